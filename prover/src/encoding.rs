@@ -1,0 +1,184 @@
+//! Compact, versioned byte encodings of keys and proofs.
+//!
+//! A proof is its 128-byte compressed form. Keys start with a magic tag and carry the
+//! task's spec and test set, so a key can never be used with another circuit. Anything
+//! decoded is validated: points on the curve and in the subgroup, sizes, trailing bytes.
+
+use ark_bn254::{Bn254, Fr};
+use ark_ff::{BigInteger, PrimeField};
+use ark_groth16::{Proof, ProvingKey, VerifyingKey};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+
+use crate::error::{Error, Result};
+use crate::groth16::{constraint_matrices, ProverKey};
+use crate::spec::{ModelSpec, TestSet};
+
+const PK_MAGIC: &[u8; 8] = b"ZKPOTPK1";
+const VK_MAGIC: &[u8; 8] = b"ZKPOTVK1";
+
+fn malformed(what: &'static str, reason: impl Into<String>) -> Error {
+    Error::Malformed { what, reason: reason.into() }
+}
+
+/// A field element from 32 big-endian bytes; values `>= r` are rejected, not reduced.
+pub fn field_from_be(bytes: &[u8]) -> Result<Fr> {
+    if bytes.len() != 32 {
+        return Err(Error::InvalidField(format!("expected 32 bytes, got {}", bytes.len())));
+    }
+    let mut le = bytes.to_vec();
+    le.reverse();
+    let bits: Vec<bool> = le.iter().flat_map(|b| (0..8).map(move |i| (b >> i) & 1 == 1)).collect();
+    Fr::from_bigint(BigInteger::from_bits_le(&bits))
+        .ok_or_else(|| Error::InvalidField("value is not below the BN254 scalar field order".into()))
+}
+
+pub fn field_to_be(x: &Fr) -> [u8; 32] {
+    let bytes = x.into_bigint().to_bytes_be();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&bytes);
+    out
+}
+
+pub fn proof_to_bytes(proof: &Proof<Bn254>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    proof.serialize_compressed(&mut out).expect("writing to a vector");
+    out
+}
+
+pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>> {
+    if bytes.len() != 128 {
+        return Err(malformed("proof", format!("expected 128 bytes, got {}", bytes.len())));
+    }
+    Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
+        .map_err(|e| malformed("proof", e.to_string()))
+}
+
+pub fn vk_to_bytes(vk: &VerifyingKey<Bn254>) -> Vec<u8> {
+    let mut out = VK_MAGIC.to_vec();
+    vk.serialize_compressed(&mut out).expect("writing to a vector");
+    out
+}
+
+pub fn vk_from_bytes(bytes: &[u8]) -> Result<VerifyingKey<Bn254>> {
+    let body = bytes
+        .strip_prefix(VK_MAGIC.as_slice())
+        .ok_or_else(|| malformed("verifying key", "bad magic"))?;
+    let mut reader = body;
+    let vk = VerifyingKey::deserialize_with_mode(&mut reader, Compress::Yes, Validate::Yes)
+        .map_err(|e| malformed("verifying key", e.to_string()))?;
+    if !reader.is_empty() {
+        return Err(malformed("verifying key", "trailing bytes"));
+    }
+    if vk.gamma_abc_g1.len() != 4 {
+        return Err(malformed("verifying key", "not a key for three public inputs"));
+    }
+    Ok(vk)
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, v: u32) {
+        self.0.extend(v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend(v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend(b);
+    }
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.rest.len() < n {
+            return Err(malformed(self.what, "truncated"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.u64()?;
+        let n = usize::try_from(n).map_err(|_| malformed(self.what, "length overflow"))?;
+        self.take(n)
+    }
+}
+
+pub fn encode_spec(spec: &ModelSpec, out: &mut Vec<u8>) {
+    let mut w = Writer(std::mem::take(out));
+    w.u32(spec.widths.len() as u32);
+    spec.widths.iter().for_each(|&x| w.u32(x as u32));
+    spec.shifts.iter().for_each(|&k| w.u32(k));
+    for bits in [spec.input_bits, spec.weight_bits, spec.bias_bits, spec.act_bits] {
+        w.u32(bits);
+    }
+    *out = w.0;
+}
+
+fn decode_spec(r: &mut Reader) -> Result<ModelSpec> {
+    let layers = r.u32()? as usize;
+    if !(2..=64).contains(&layers) {
+        return Err(malformed(r.what, "implausible layer count"));
+    }
+    let widths = (0..layers).map(|_| r.u32().map(|x| x as usize)).collect::<Result<Vec<_>>>()?;
+    let shifts = (0..layers - 2).map(|_| r.u32()).collect::<Result<Vec<_>>>()?;
+    let spec = ModelSpec {
+        widths,
+        shifts,
+        input_bits: r.u32()?,
+        weight_bits: r.u32()?,
+        bias_bits: r.u32()?,
+        act_bits: r.u32()?,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+pub fn pk_to_bytes(key: &ProverKey) -> Vec<u8> {
+    let mut out = PK_MAGIC.to_vec();
+    encode_spec(&key.spec, &mut out);
+    let mut w = Writer(out);
+    w.u64(key.test.dim as u64);
+    w.bytes(&key.test.inputs);
+    w.bytes(&key.test.labels);
+    let mut out = w.0;
+    key.pk.serialize_uncompressed(&mut out).expect("writing to a vector");
+    out
+}
+
+/// Decodes a proving key and rebuilds its circuit's matrices. The points are not
+/// re-validated (that would cost minutes): a corrupted key yields proofs that fail to verify.
+pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
+    let what = "proving key";
+    let body = bytes.strip_prefix(PK_MAGIC.as_slice()).ok_or_else(|| malformed(what, "bad magic"))?;
+    let mut r = Reader { rest: body, what };
+    let spec = decode_spec(&mut r)?;
+    let dim = usize::try_from(r.u64()?).map_err(|_| malformed(what, "bad dimension"))?;
+    let test = TestSet { dim, inputs: r.bytes()?.to_vec(), labels: r.bytes()?.to_vec() };
+    test.validate(&spec)?;
+    let mut rest = r.rest;
+    let pk = ProvingKey::<Bn254>::deserialize_with_mode(&mut rest, Compress::No, Validate::No)
+        .map_err(|e| malformed(what, e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(malformed(what, "trailing bytes"));
+    }
+    let matrices = constraint_matrices(&spec, &test)?;
+    let expected = matrices.num_instance_variables + matrices.num_witness_variables;
+    if pk.a_query.len() != expected || pk.vk.gamma_abc_g1.len() != 4 {
+        return Err(malformed(what, "key does not match the circuit it names"));
+    }
+    Ok(ProverKey { spec, test, pk, matrices })
+}

@@ -1,0 +1,23 @@
+//! ZKPoT prover: a Groth16 (BN254) proof that a committed, quantised MLP classifies a
+//! stated number of a task's public test samples correctly.
+//!
+//! - [`spec`]: the task's model spec, test set and quantised models;
+//! - [`inference`]: the exact integer inference the circuit proves;
+//! - [`commitment`]: the hiding Poseidon commitment to a model;
+//! - [`gadgets`] and [`circuit`]: the R1CS statement;
+//! - [`groth16`]: setup, prove, verify; [`encoding`] and [`evm`]: bytes and EVM words.
+
+pub mod circuit;
+pub mod commitment;
+pub mod encoding;
+pub mod error;
+pub mod evm;
+pub mod gadgets;
+pub mod groth16;
+pub mod inference;
+pub mod spec;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};

@@ -1,0 +1,236 @@
+//! The `zkpot._prover` extension module: a thin PyO3 layer over the prover.
+//!
+//! Field elements cross the boundary as 32 big-endian bytes; every error is a Python
+//! exception (`ProverError`, or `ActivationOverflowError` for an unprovable model),
+//! never a panic. Long computations release the GIL.
+
+use std::sync::Arc;
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::PreparedVerifyingKey;
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyInt};
+use rand::rngs::OsRng;
+
+use crate::circuit::Statement;
+use crate::encoding::{self, field_from_be, field_to_be};
+use crate::error::Error;
+use crate::spec::{ModelSpec, QuantizedModel, TestSet};
+use crate::{commitment, evm, groth16, inference};
+
+create_exception!(_prover, ProverError, PyValueError);
+create_exception!(_prover, ActivationOverflowError, ProverError);
+
+fn err(e: Error) -> PyErr {
+    match e {
+        Error::ActivationOverflow { .. } => ActivationOverflowError::new_err(e.to_string()),
+        _ => ProverError::new_err(e.to_string()),
+    }
+}
+
+fn spec_of(obj: &Bound<'_, PyAny>) -> PyResult<ModelSpec> {
+    let spec = ModelSpec {
+        widths: obj.getattr("widths")?.extract()?,
+        shifts: obj.getattr("shifts")?.extract()?,
+        input_bits: obj.getattr("input_bits")?.extract()?,
+        weight_bits: obj.getattr("weight_bits")?.extract()?,
+        bias_bits: obj.getattr("bias_bits")?.extract()?,
+        act_bits: obj.getattr("act_bits")?.extract()?,
+    };
+    spec.validate().map_err(err)?;
+    Ok(spec)
+}
+
+fn field(bytes: &[u8]) -> PyResult<Fr> {
+    field_from_be(bytes).map_err(err)
+}
+
+/// EVM words as Python ints.
+fn words(py: Python<'_>, ws: Vec<evm::Word>) -> PyResult<Vec<PyObject>> {
+    let int = py.get_type::<PyInt>();
+    ws.iter()
+        .map(|w| Ok(int.call_method1("from_bytes", (PyBytes::new(py, w), "big"))?.unbind()))
+        .collect()
+}
+
+/// A task's proving key (with its circuit's matrices).
+#[pyclass(frozen, module = "zkpot._prover")]
+pub struct ProvingKey(Arc<groth16::ProverKey>);
+
+#[pymethods]
+impl ProvingKey {
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let key = self.0.clone();
+        let bytes = py.allow_threads(move || encoding::pk_to_bytes(&key));
+        PyBytes::new(py, &bytes)
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let key = py.allow_threads(|| encoding::pk_from_bytes(data)).map_err(err)?;
+        Ok(Self(Arc::new(key)))
+    }
+
+    #[getter]
+    fn num_constraints(&self) -> usize {
+        self.0.matrices.num_constraints
+    }
+
+    #[getter]
+    fn num_variables(&self) -> usize {
+        self.0.matrices.num_instance_variables + self.0.matrices.num_witness_variables
+    }
+
+    fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::new(self.0.pk.vk.clone())
+    }
+}
+
+/// A task's verifying key.
+#[pyclass(frozen, module = "zkpot._prover")]
+pub struct VerifyingKey {
+    vk: ark_groth16::VerifyingKey<Bn254>,
+    pvk: PreparedVerifyingKey<Bn254>,
+}
+
+impl VerifyingKey {
+    fn new(vk: ark_groth16::VerifyingKey<Bn254>) -> Self {
+        let pvk = groth16::prepare(&vk);
+        Self { vk, pvk }
+    }
+}
+
+#[pymethods]
+impl VerifyingKey {
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &encoding::vk_to_bytes(&self.vk))
+    }
+
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        encoding::vk_from_bytes(data).map(Self::new).map_err(err)
+    }
+
+    /// The 22 words of the EVM verifier's constructor.
+    fn to_evm(&self, py: Python<'_>) -> PyResult<Vec<PyObject>> {
+        words(py, evm::vk_words(&self.vk))
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.vk == other.vk
+    }
+}
+
+/// A Groth16 proof (128 bytes compressed).
+#[pyclass(frozen, module = "zkpot._prover")]
+pub struct Proof(ark_groth16::Proof<Bn254>);
+
+#[pymethods]
+impl Proof {
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &encoding::proof_to_bytes(&self.0))
+    }
+
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        encoding::proof_from_bytes(data).map(Self).map_err(err)
+    }
+
+    /// The 8 words the EVM verifier takes.
+    fn to_evm(&self, py: Python<'_>) -> PyResult<Vec<PyObject>> {
+        words(py, evm::proof_words(&self.0))
+    }
+}
+
+/// Circuit-specific setup for a task: spec (any object with the ModelSpec attributes),
+/// test inputs (`n * dim` bytes) and labels (`n` bytes).
+#[pyfunction]
+fn setup(
+    py: Python<'_>,
+    spec: &Bound<'_, PyAny>,
+    dim: usize,
+    inputs: Vec<u8>,
+    labels: Vec<u8>,
+) -> PyResult<(ProvingKey, VerifyingKey)> {
+    let spec = spec_of(spec)?;
+    let test = TestSet { dim, inputs, labels };
+    let (key, vk) = py.allow_threads(|| groth16::setup(&spec, &test, &mut OsRng)).map_err(err)?;
+    Ok((ProvingKey(Arc::new(key)), VerifyingKey::new(vk)))
+}
+
+/// Proves the model's count; returns `(proof, commitment, count)`.
+#[pyfunction]
+fn prove<'py>(
+    py: Python<'py>,
+    pk: &ProvingKey,
+    weights: Vec<Vec<i64>>,
+    biases: Vec<Vec<i64>>,
+    salt: &[u8],
+    tag: &[u8],
+) -> PyResult<(Proof, Bound<'py, PyBytes>, u64)> {
+    let model = QuantizedModel { weights, biases };
+    let (salt, tag) = (field(salt)?, field(tag)?);
+    let key = pk.0.clone();
+    let proven = py.allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng)).map_err(err)?;
+    let st = proven.statement;
+    Ok((Proof(proven.proof), PyBytes::new(py, &field_to_be(&st.commitment)), st.count))
+}
+
+/// Checks a proof against a statement. Inputs that are not field elements never verify.
+#[pyfunction]
+fn verify(vk: &VerifyingKey, commitment: &[u8], count: u64, tag: &[u8], proof: &Proof) -> PyResult<bool> {
+    let (Ok(commitment), Ok(tag)) = (field_from_be(commitment), field_from_be(tag)) else {
+        return Ok(false);
+    };
+    groth16::verify(&vk.pvk, &Statement { commitment, count, tag }, &proof.0).map_err(err)
+}
+
+/// The Poseidon commitment to a quantised model.
+#[pyfunction]
+fn commit<'py>(
+    py: Python<'py>,
+    spec: &Bound<'_, PyAny>,
+    weights: Vec<Vec<i64>>,
+    biases: Vec<Vec<i64>>,
+    salt: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let spec = spec_of(spec)?;
+    let model = QuantizedModel { weights, biases };
+    model.validate(&spec).map_err(err)?;
+    let c = commitment::commit(&spec, &model, field(salt)?);
+    Ok(PyBytes::new(py, &field_to_be(&c)))
+}
+
+/// The circuit's own integer inference: per-sample logits and match bits.
+#[pyfunction]
+fn infer(
+    spec: &Bound<'_, PyAny>,
+    dim: usize,
+    inputs: Vec<u8>,
+    labels: Vec<u8>,
+    weights: Vec<Vec<i64>>,
+    biases: Vec<Vec<i64>>,
+) -> PyResult<(Vec<i64>, Vec<bool>)> {
+    let spec = spec_of(spec)?;
+    let test = TestSet { dim, inputs, labels };
+    let trace = inference::infer(&spec, &test, &QuantizedModel { weights, biases }).map_err(err)?;
+    Ok((trace.logits, trace.correct))
+}
+
+#[pymodule]
+#[pyo3(name = "_prover")]
+fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ProvingKey>()?;
+    m.add_class::<VerifyingKey>()?;
+    m.add_class::<Proof>()?;
+    m.add_function(wrap_pyfunction!(setup, m)?)?;
+    m.add_function(wrap_pyfunction!(prove, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(commit, m)?)?;
+    m.add_function(wrap_pyfunction!(infer, m)?)?;
+    m.add("ProverError", m.py().get_type::<ProverError>())?;
+    m.add("ActivationOverflowError", m.py().get_type::<ActivationOverflowError>())?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+"""setup, commit, prove and verify for the accuracy statement.
+
+Field elements (commitments, salts, tags) are Python ints below ``FIELD_ORDER``; the
+Rust core receives them as 32 big-endian bytes and rejects anything out of range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from zkpot import _prover
+from zkpot.learning.quantize import ModelSpec, QuantizedModel
+
+#: The BN254 scalar field order r: commitments, counts, salts and tags live below it.
+FIELD_ORDER = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+def _field_bytes(value: int, what: str) -> bytes:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < FIELD_ORDER:
+        raise ValueError(f"{what} must be an int in [0, FIELD_ORDER), got {value!r}")
+    return value.to_bytes(32, "big")
+
+
+def _parameters(model: QuantizedModel) -> tuple[list[list[int]], list[list[int]]]:
+    weights = [np.asarray(w, dtype=np.int64).ravel().tolist() for w in model.weights]
+    biases = [np.asarray(b, dtype=np.int64).ravel().tolist() for b in model.biases]
+    return weights, biases
+
+
+@dataclass(frozen=True)
+class AccuracyCircuit:
+    """The circuit of one task: the model spec and the public test set it is keyed by."""
+
+    spec: ModelSpec
+    test_x: NDArray[np.uint8]
+    test_y: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        x = np.ascontiguousarray(self.test_x)
+        y = np.ascontiguousarray(self.test_y)
+        if x.ndim != 2 or x.shape[1] != self.spec.widths[0]:
+            raise ValueError(f"test inputs must be n x {self.spec.widths[0]}, got {x.shape}")
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"expected {x.shape[0]} labels, got shape {y.shape}")
+        if x.dtype != np.uint8:
+            raise ValueError(f"test inputs must be uint8, got {x.dtype}")
+        if len(y) and (y.min() < 0 or y.max() >= self.spec.widths[-1]):
+            raise ValueError("labels must be class indices")
+        object.__setattr__(self, "test_x", x)
+        object.__setattr__(self, "test_y", y.astype(np.int64))
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.test_x.shape[0])
+
+    @cached_property
+    def test_set_hash(self) -> bytes:
+        """sha256 of the test set as the circuit sees it (dims, inputs, labels)."""
+        h = hashlib.sha256()
+        h.update(np.array(self.test_x.shape, dtype="<u8").tobytes())
+        h.update(self.test_x.tobytes())
+        h.update(self.test_y.astype(np.uint8).tobytes())
+        return h.digest()
+
+    def _args(self) -> tuple[ModelSpec, int, bytes, bytes]:
+        labels = self.test_y.astype(np.uint8).tobytes()
+        return self.spec, int(self.test_x.shape[1]), self.test_x.tobytes(), labels
+
+
+@dataclass(frozen=True)
+class Proven:
+    """A proof and the public statement it proves."""
+
+    proof: _prover.Proof
+    commitment: int
+    count: int
+    tag: int
+
+
+def setup(circuit: AccuracyCircuit) -> tuple[_prover.ProvingKey, _prover.VerifyingKey]:
+    """Circuit-specific Groth16 setup. Its randomness comes from the OS CSPRNG and is
+    discarded; whoever runs it is trusted not to keep it (see docs/proving.md)."""
+    return _prover.setup(*circuit._args())
+
+
+def new_salt() -> int:
+    """A fresh commitment salt from the OS CSPRNG, whatever the run's seed."""
+    return secrets.randbelow(FIELD_ORDER)
+
+
+def commit(model: QuantizedModel, salt: int) -> int:
+    """C = Poseidon(#words, packed weights and biases, salt)."""
+    weights, biases = _parameters(model)
+    return int.from_bytes(_prover.commit(model.spec, weights, biases, _field_bytes(salt, "salt")))
+
+
+def prove(pk: _prover.ProvingKey, model: QuantizedModel, salt: int, tag: int) -> Proven:
+    """Proves how many test samples ``model`` classifies correctly, bound to ``tag``.
+
+    Raises ActivationOverflowError when the model leaves the spec's activation range on
+    some test sample (such a model has no witness)."""
+    weights, biases = _parameters(model)
+    proof, commitment, count = _prover.prove(
+        pk, weights, biases, _field_bytes(salt, "salt"), _field_bytes(tag, "tag")
+    )
+    return Proven(proof, int.from_bytes(commitment), int(count), tag)
+
+
+def verify(
+    vk: _prover.VerifyingKey, commitment: int, count: int, tag: int, proof: _prover.Proof
+) -> bool:
+    """True when ``proof`` proves (commitment, count, tag) under ``vk``."""
+    values = (commitment, count, tag)
+    if not all(isinstance(v, int) and 0 <= v < FIELD_ORDER for v in values):
+        return False
+    if count >= 2**64:
+        return False
+    return bool(
+        _prover.verify(vk, commitment.to_bytes(32, "big"), count, tag.to_bytes(32, "big"), proof)
+    )
+
+
+def integer_inference(
+    circuit: AccuracyCircuit, model: QuantizedModel
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """The circuit's own integer inference: logits (n x classes) and per-sample match bits."""
+    weights, biases = _parameters(model)
+    logits, correct = _prover.infer(*circuit._args(), weights, biases)
+    n = circuit.num_samples
+    return np.asarray(logits, dtype=np.int64).reshape(n, -1), np.asarray(correct, dtype=bool)
+
+
+def export_solidity_verifier(vk: _prover.VerifyingKey) -> str:
+    """Solidity source of a verifier contract with this key built in."""
+    from zkpot.ledger.verifier import export_solidity_verifier as export
+
+    return export(vk.to_evm())
