@@ -6,7 +6,6 @@ Rust core receives them as 32 big-endian bytes and rejects anything out of range
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zkpot import _prover
+from zkpot.learning.datasets import test_set_hash
 from zkpot.learning.quantize import ModelSpec, QuantizedModel
 
 #: The BN254 scalar field order r: commitments, counts, salts and tags live below it.
@@ -61,12 +61,8 @@ class AccuracyCircuit:
 
     @cached_property
     def test_set_hash(self) -> bytes:
-        """sha256 of the test set as the circuit sees it (dims, inputs, labels)."""
-        h = hashlib.sha256()
-        h.update(np.array(self.test_x.shape, dtype="<u8").tobytes())
-        h.update(self.test_x.tobytes())
-        h.update(self.test_y.astype(np.uint8).tobytes())
-        return h.digest()
+        """The hash the task publishes for its test set (see learning.datasets)."""
+        return test_set_hash(self.test_x, self.test_y)
 
     def _args(self) -> tuple[ModelSpec, int, bytes, bytes]:
         labels = self.test_y.astype(np.uint8).tobytes()

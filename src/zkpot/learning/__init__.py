@@ -1,0 +1,6 @@
+"""Federated-learning side of zkpot: datasets, partitions, the float MLP, FedAvg,
+the integer quantiser and the integer inference that the Groth16 circuit reproduces.
+
+Submodules are imported explicitly (``from zkpot.learning.quantize import ModelSpec``);
+this package module imports nothing so that importing one part stays cheap.
+"""
