@@ -57,7 +57,8 @@ def _random_model(draw, spec: ModelSpec) -> QuantizedModel:
 
 @st.composite
 def small_tasks(draw):
-    din, hidden, classes = draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(2, 10))
+    din, hidden = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    classes = draw(st.integers(2, 10))
     spec = ModelSpec(widths=(din, hidden, classes), shifts=(draw(st.integers(0, 5)),))
     n = draw(st.integers(1, 8))
     x = np.array(draw(st.lists(st.integers(0, 255), min_size=n * din, max_size=n * din)))
@@ -153,7 +154,7 @@ def test_proof_under_another_tasks_key_is_rejected(digits_task, proven):
 
 
 def test_a_model_out_of_the_activation_range_cannot_be_proven(digits_task, keys):
-    circuit, model = digits_task
+    _, model = digits_task
     pk, _ = keys
     w = [np.array(a) for a in model.weights]
     w[0][:, :] = 127
@@ -171,6 +172,7 @@ def test_bad_arguments_are_clear_errors(digits_task, keys):
         proving.prove(pk, model, 1, -5)
     with pytest.raises(ValueError):
         proving.AccuracyCircuit(circuit.spec, circuit.test_x[:, :10], circuit.test_y)
-    wrong_spec = default_spec("digits", hidden=9)
+    spec9 = default_spec("digits", hidden=9)
+    wrong = proving.AccuracyCircuit(spec9, circuit.test_x, circuit.test_y)
     with pytest.raises(proving.ProverError):
-        proving.integer_inference(proving.AccuracyCircuit(wrong_spec, circuit.test_x, circuit.test_y), model)
+        proving.integer_inference(wrong, model)

@@ -7,7 +7,7 @@ class StoreError(Exception):
     """Base class of every error raised by :mod:`zkpot.store`."""
 
 
-class InvalidCID(StoreError, ValueError):  # noqa: N818 (public name fixed by the API)
+class InvalidCID(StoreError, ValueError):
     """A string is not a CID this package can address (CIDv1, raw or dag-pb, sha2-256)."""
 
 
@@ -19,5 +19,5 @@ class NotFoundError(StoreError, LookupError):
     """The store holds no content under the requested CID."""
 
 
-class StoreUnavailable(StoreError):  # noqa: N818 (public name fixed by the API)
+class StoreUnavailable(StoreError):
     """The backend could not be reached or failed to answer."""
