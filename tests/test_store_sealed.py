@@ -69,3 +69,18 @@ def test_sealed_update_through_a_store(tmp_path: Path) -> None:
     update = bytes(range(256)) * 2000
     cid = store.put(seal(update, recipient.public))
     assert unseal(store.get(cid), recipient.private) == update
+
+
+def test_symmetric_encryption_round_trips_and_rejects_tampering() -> None:
+    from zkpot.store.sealed import decrypt, encrypt
+
+    key, ciphertext = encrypt(b"model bytes")
+    assert decrypt(key, ciphertext) == b"model bytes"
+    other_key, _ = encrypt(b"")
+    with pytest.raises(SealError):
+        decrypt(other_key, ciphertext)
+    tampered = bytearray(ciphertext)
+    tampered[-1] ^= 1
+    with pytest.raises(SealError):
+        decrypt(key, bytes(tampered))
+    assert encrypt(b"same")[1] != encrypt(b"same")[1]

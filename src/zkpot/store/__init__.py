@@ -17,7 +17,16 @@ from zkpot.store.errors import (
 from zkpot.store.factory import default_store_dir, open_store
 from zkpot.store.ipfs_http import IpfsHttpStore
 from zkpot.store.local import LocalStore
-from zkpot.store.sealed import KeyPair, SealError, generate_keypair, public_key, seal, unseal
+from zkpot.store.sealed import (
+    KeyPair,
+    SealError,
+    decrypt,
+    encrypt,
+    generate_keypair,
+    public_key,
+    seal,
+    unseal,
+)
 
 __all__ = [
     "ContentStore",
@@ -32,7 +41,9 @@ __all__ = [
     "StoreUnavailable",
     "build_dag",
     "cid_of",
+    "decrypt",
     "default_store_dir",
+    "encrypt",
     "generate_keypair",
     "normalize_cid",
     "open_store",

@@ -1,8 +1,9 @@
-"""Sealing data to one participant's X25519 public key.
+"""Sealing data to one participant's X25519 public key, and symmetric encryption.
 
-Thin wrappers over PyNaCl's :class:`nacl.public.SealedBox` (libsodium's
-``crypto_box_seal``: an ephemeral X25519 key, XSalsa20-Poly1305, anonymous
-sender). Keys travel as 32 raw bytes.
+Thin wrappers over PyNaCl: :class:`nacl.public.SealedBox` (libsodium's
+``crypto_box_seal``: an ephemeral X25519 key, XSalsa20-Poly1305, anonymous sender) and
+:class:`nacl.secret.SecretBox` (XSalsa20-Poly1305 under a fresh random key, for objects
+whose key is handed over later). Keys travel as 32 raw bytes.
 """
 
 from __future__ import annotations
@@ -11,8 +12,20 @@ from typing import NamedTuple
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
+from nacl.utils import random as random_bytes
 
-__all__ = ["KEY_SIZE", "KeyPair", "SealError", "generate_keypair", "public_key", "seal", "unseal"]
+__all__ = [
+    "KEY_SIZE",
+    "KeyPair",
+    "SealError",
+    "decrypt",
+    "encrypt",
+    "generate_keypair",
+    "public_key",
+    "seal",
+    "unseal",
+]
 
 KEY_SIZE = 32
 
@@ -59,3 +72,18 @@ def unseal(ciphertext: bytes, private_key: bytes) -> bytes:
         return bytes(box.decrypt(bytes(ciphertext)))
     except CryptoError as exc:
         raise SealError("cannot unseal: wrong key or corrupted ciphertext") from exc
+
+
+def encrypt(data: bytes) -> tuple[bytes, bytes]:
+    """Encrypt ``data`` under a fresh random key; returns ``(key, ciphertext)``."""
+    key = random_bytes(SecretBox.KEY_SIZE)
+    return key, bytes(SecretBox(key).encrypt(bytes(data)))
+
+
+def decrypt(key: bytes, ciphertext: bytes) -> bytes:
+    """Decrypt what :func:`encrypt` produced; raise :class:`SealError` on a wrong key or
+    altered ciphertext."""
+    try:
+        return bytes(SecretBox(_check_key(key, "secret key")).decrypt(bytes(ciphertext)))
+    except CryptoError as exc:
+        raise SealError("cannot decrypt: wrong key or corrupted ciphertext") from exc

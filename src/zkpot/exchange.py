@@ -1,0 +1,138 @@
+"""What participants exchange through the content store, always encrypted.
+
+- A **model package**: a participant's quantised model, the salt that opens its on-chain
+  commitment, and its training-sample count. It is encrypted under a fresh key at
+  submission time (its CID goes on chain with the proof); the key is handed to the round's
+  leader, sealed to the leader's X25519 key, once the leader is known.
+- A **global model envelope**: the aggregated float model encrypted under a fresh key,
+  that key sealed to every registered participant. Its commitment is the keccak of the
+  plaintext parameters, reduced into the BN254 scalar field.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from eth_utils import keccak
+from numpy.typing import NDArray
+
+from zkpot.learning.quantize import QuantizationError, QuantizedModel
+from zkpot.proving import FIELD_ORDER
+from zkpot.store.sealed import SealError, decrypt, encrypt, seal, unseal
+
+PACKAGE_MAGIC = b"ZKPOTPKG"
+PARAMS_MAGIC = b"ZKPOTPRM"
+
+
+class ExchangeError(ValueError):
+    """A package or envelope is malformed, or does not open with the given key."""
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A submitted model, the salt of its commitment and its training-set size."""
+
+    model: QuantizedModel
+    salt: int
+    num_samples: int
+
+    def to_bytes(self) -> bytes:
+        body = self.model.to_bytes()
+        return (
+            PACKAGE_MAGIC
+            + self.salt.to_bytes(32, "big")
+            + struct.pack("<Q", self.num_samples)
+            + body
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ModelPackage:
+        head = len(PACKAGE_MAGIC) + 32 + 8
+        if len(data) < head or not data.startswith(PACKAGE_MAGIC):
+            raise ExchangeError("not a model package")
+        salt = int.from_bytes(data[len(PACKAGE_MAGIC) : len(PACKAGE_MAGIC) + 32], "big")
+        if salt >= FIELD_ORDER:
+            raise ExchangeError("the salt is not a field element")
+        (num_samples,) = struct.unpack("<Q", data[head - 8 : head])
+        try:
+            model = QuantizedModel.from_bytes(data[head:])
+        except QuantizationError as exc:
+            raise ExchangeError(f"bad model in package: {exc}") from exc
+        return cls(model, salt, num_samples)
+
+
+def seal_package(package: ModelPackage) -> tuple[bytes, bytes]:
+    """``(key, ciphertext)``: the package encrypted under a fresh key."""
+    return encrypt(package.to_bytes())
+
+
+def open_package(key: bytes, ciphertext: bytes) -> ModelPackage:
+    try:
+        return ModelPackage.from_bytes(decrypt(key, ciphertext))
+    except SealError as exc:
+        raise ExchangeError(str(exc)) from exc
+
+
+def params_to_bytes(params: Sequence[NDArray[np.float64]]) -> bytes:
+    """Canonical bytes of float parameters: shapes, then little-endian float64 values."""
+    out = bytearray(PARAMS_MAGIC + struct.pack("<I", len(params)))
+    for p in params:
+        a = np.ascontiguousarray(p, dtype="<f8")
+        out += struct.pack("<I", a.ndim) + struct.pack(f"<{a.ndim}Q", *a.shape)
+    for p in params:
+        out += np.ascontiguousarray(p, dtype="<f8").tobytes()
+    return bytes(out)
+
+
+def params_from_bytes(data: bytes) -> list[NDArray[np.float64]]:
+    try:
+        if not data.startswith(PARAMS_MAGIC):
+            raise ExchangeError("not a parameter blob")
+        pos = len(PARAMS_MAGIC)
+        (count,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        shapes = []
+        for _ in range(count):
+            (ndim,) = struct.unpack_from("<I", data, pos)
+            shapes.append(struct.unpack_from(f"<{ndim}Q", data, pos + 4))
+            pos += 4 + 8 * ndim
+        params = []
+        for shape in shapes:
+            size = int(np.prod(shape)) if shape else 1
+            chunk = data[pos : pos + 8 * size]
+            if len(chunk) != 8 * size:
+                raise ExchangeError("truncated parameter blob")
+            params.append(np.frombuffer(chunk, dtype="<f8").reshape(shape).astype(np.float64))
+            pos += 8 * size
+    except struct.error as exc:
+        raise ExchangeError("truncated parameter blob") from exc
+    if pos != len(data):
+        raise ExchangeError("trailing bytes after parameters")
+    if not all(np.isfinite(p).all() for p in params):
+        raise ExchangeError("parameters must be finite")
+    return params
+
+
+def global_commitment(params_bytes: bytes) -> int:
+    """The on-chain commitment of a global model: keccak of its bytes, mod r."""
+    return int.from_bytes(keccak(params_bytes), "big") % FIELD_ORDER
+
+
+def seal_global(params_bytes: bytes, recipients: Mapping[str, bytes]) -> bytes:
+    """An envelope only the given participants (address -> X25519 public key) can open."""
+    key, ciphertext = encrypt(params_bytes)
+    keys = {address: seal(key, public).hex() for address, public in sorted(recipients.items())}
+    return json.dumps({"box": ciphertext.hex(), "keys": keys, "v": 1}, sort_keys=True).encode()
+
+
+def open_global(envelope: bytes, address: str, private_key: bytes) -> bytes:
+    try:
+        doc = json.loads(envelope)
+        sealed_key = bytes.fromhex(doc["keys"][address])
+        return decrypt(unseal(sealed_key, private_key), bytes.fromhex(doc["box"]))
+    except (ValueError, KeyError, TypeError, SealError) as exc:
+        raise ExchangeError(f"cannot open the global model for {address}: {exc}") from exc

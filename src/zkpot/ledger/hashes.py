@@ -1,0 +1,97 @@
+"""The ledger's on-chain hash definitions, recomputed in Python.
+
+Each function mirrors one expression of ``contracts/ZKPoT.sol`` exactly (ABI encoding and
+Keccak-256 from eth_abi / eth_utils), so that clients can derive the binding tag before
+proving and check the chain of round blocks without trusting the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+
+if TYPE_CHECKING:
+    from zkpot.ledger.model import TaskParams
+
+#: Order r of the BN254 scalar field (public inputs, commitments, tags).
+SCALAR_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+#: Modulus q of the BN254 base field (curve point coordinates).
+BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
+
+#: ABI type of ZKPoT.TaskParams.
+TASK_PARAMS_TYPE = (
+    "(address,bytes32,string,bytes32,uint32,uint32,uint32,uint32,"
+    "uint256,string,address[],bytes32[])"
+)
+
+
+def binding_tag(
+    chain_id: int, contract_address: str, task_id: int, round: int, submitter: str
+) -> int:
+    """The binding tag, exactly as ``ZKPoT.bindingTag`` computes it::
+
+        uint256(keccak256(abi.encode(block.chainid, address(this), taskId, round, msg.sender))) % r
+
+    It is the third public input of a ZKPoT proof: it binds the proof to one chain, ledger
+    contract, task, round and submitter, so a proof cannot be replayed elsewhere.
+    """
+    data = encode(
+        ["uint256", "address", "uint256", "uint32", "address"],
+        [chain_id, contract_address, task_id, round, submitter],
+    )
+    return int.from_bytes(keccak(data), "big") % SCALAR_FIELD
+
+
+def tie_break_rank(round: int, submitter: str) -> int:
+    """``uint256(keccak256(abi.encode(round, submitter)))``: the lowest wins a tie on count."""
+    return int.from_bytes(keccak(encode(["uint32", "address"], [round, submitter])), "big")
+
+
+def block_hash(
+    task_id: int,
+    round: int,
+    parent_hash: bytes,
+    leader: str,
+    leader_count: int,
+    global_commitment: int,
+    global_cid: str,
+    accepted: Sequence[str],
+) -> bytes:
+    """Hash of a round block, exactly as ``proposeBlock`` computes it."""
+    accepted_hash = keccak(encode(["address[]"], [list(accepted)]))
+    return keccak(
+        encode(
+            ["uint256", "uint32", "bytes32", "address", "uint32", "uint256", "bytes32", "bytes32"],
+            [
+                task_id,
+                round,
+                parent_hash,
+                leader,
+                leader_count,
+                global_commitment,
+                keccak(global_cid.encode()),
+                accepted_hash,
+            ],
+        )
+    )
+
+
+def genesis_hash(
+    chain_id: int, contract_address: str, task_id: int, publisher: str, params: TaskParams
+) -> bytes:
+    """Parent hash of round 0's block, exactly as ``registerTask`` computes it."""
+    params_hash = keccak(encode([TASK_PARAMS_TYPE], [params.to_abi()]))
+    return keccak(
+        encode(
+            ["uint256", "address", "uint256", "address", "bytes32"],
+            [chain_id, contract_address, task_id, publisher, params_hash],
+        )
+    )
+
+
+def sort_addresses(addresses: Sequence[str]) -> list[str]:
+    """Checksummed addresses in the ascending numeric order that ``proposeBlock`` requires."""
+    return sorted((to_checksum_address(a) for a in addresses), key=lambda a: int(a, 16))

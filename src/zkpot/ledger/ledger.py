@@ -1,0 +1,583 @@
+"""The ZKPoT ledger client: one class over an in-process chain or any JSON-RPC node.
+
+Actors (publisher, participants) hold an ``eth_account`` ``LocalAccount``; their
+transactions are signed locally and sent raw, each with an explicit gas limit. A reverted
+transaction or call raises the exception class of the contract's custom error (see
+:mod:`zkpot.ledger.errors`); arguments are checked in Python before anything is sent.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from eth_utils import keccak
+from web3 import EthereumTesterProvider, Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint
+
+from zkpot.ledger import hashes
+from zkpot.ledger.artifacts import abi_signature, load_artifact
+from zkpot.ledger.errors import (
+    InvalidArgument,
+    LedgerError,
+    TransactionReverted,
+    decode_revert,
+)
+from zkpot.ledger.model import (
+    UINT32_MAX,
+    Event,
+    Head,
+    Leader,
+    Participant,
+    RoundBlock,
+    RoundState,
+    RoundStatus,
+    Submission,
+    Task,
+    TaskParams,
+    TxResult,
+    checksum,
+    field_element,
+    uint,
+    words,
+)
+from zkpot.ledger.verifier import PROOF_WORDS, VK_WORDS
+
+#: Gas limits. Unused gas is not charged; the limits only need to cover the worst case.
+DEPLOY_GAS = 5_000_000
+SUBMIT_GAS = 400_000
+HANDOVER_GAS = 80_000
+#: A 32-byte key in a libsodium sealed box.
+SEALED_KEY_BYTES = 80
+REGISTER_GAS_BASE = 600_000
+REGISTER_GAS_PER_PARTICIPANT = 90_000
+PROPOSE_GAS_BASE = 300_000
+PROPOSE_GAS_PER_ACCEPTED = 15_000
+#: Opening a round pre-writes one storage word per 7 participants (see ZKPoT.sol).
+GAS_PER_ROUND_WORD = 25_000
+GAS_PER_STRING_BYTE = 1_000
+#: Priority fee offered on every transaction (wei per gas).
+PRIORITY_FEE = 10**9
+#: Seconds to wait for a receipt from a JSON-RPC node.
+RECEIPT_TIMEOUT = 120
+
+ZERO_HASH = b"\x00" * 32
+_ETH_TESTER_REVERT = re.compile(r"execution reverted: (b'.*'|b\".*\")$", re.DOTALL)
+#: Exceptions by which a node reports a reverted call.
+REVERTS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+@dataclass(frozen=True)
+class BlockProposal:
+    """A round block appended by ``propose_block``."""
+
+    block_hash: bytes
+    tx: TxResult
+
+
+class Ledger:
+    """Client of one deployed ZKPoT contract on one chain.
+
+    Build it with :meth:`in_process` (eth-tester + py-evm, deploys the contract) or
+    :meth:`connect` (any JSON-RPC node).
+    """
+
+    def __init__(self, w3: Web3, zkpot_address: str | None = None) -> None:
+        self.w3 = w3
+        self.chain_id: int = w3.eth.chain_id
+        self._zkpot_abi = load_artifact("ZKPoT")["abi"]
+        self._events = {
+            keccak(text=abi_signature(item)): item["name"]
+            for item in self._zkpot_abi
+            if item["type"] == "event"
+        }
+        self._contract: Contract | None = None
+        #: The latest transaction this client mined successfully.
+        self.last_tx: TxResult | None = None
+        if zkpot_address is not None:
+            self.attach(zkpot_address)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def in_process(cls) -> Ledger:
+        """A fresh in-process chain (eth-tester, py-evm) with the ZKPoT contract deployed."""
+        ledger = cls(Web3(EthereumTesterProvider()))
+        ledger.deploy_zkpot()
+        return ledger
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        zkpot_address: str | None = None,
+        deployer: LocalAccount | None = None,
+    ) -> Ledger:
+        """Connect to a JSON-RPC node; attach to ``zkpot_address`` or deploy the contract.
+
+        Without an address the contract is deployed by ``deployer``, or by the node's
+        first unlocked account (a local development node).
+        """
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RECEIPT_TIMEOUT}))
+        if not w3.is_connected():
+            raise LedgerError(f"no JSON-RPC node answers at {url}")
+        ledger = cls(w3, zkpot_address)
+        if zkpot_address is None:
+            ledger.deploy_zkpot(deployer)
+        return ledger
+
+    def attach(self, zkpot_address: str) -> None:
+        """Use the ZKPoT contract deployed at ``zkpot_address``."""
+        address = checksum(zkpot_address, "zkpot_address")
+        if not self.w3.eth.get_code(address):
+            raise InvalidArgument(f"no contract at {address}")
+        self._contract = self.w3.eth.contract(address=address, abi=self._zkpot_abi)
+
+    @property
+    def contract(self) -> Contract:
+        """The ZKPoT contract (web3 object)."""
+        if self._contract is None:
+            raise LedgerError("no ZKPoT contract: deploy_zkpot() or attach() first")
+        return self._contract
+
+    @property
+    def address(self) -> str:
+        """Address of the ZKPoT contract."""
+        return self.contract.address
+
+    # ------------------------------------------------------------------ accounts
+
+    @property
+    def dev_account(self) -> str:
+        """The node's first unlocked account (local development chains only)."""
+        accounts = self.w3.eth.accounts
+        if not accounts:
+            raise LedgerError("the node has no unlocked account: pass an account explicitly")
+        return accounts[0]
+
+    def fund(self, address: str, wei: int) -> TxResult:
+        """Send ``wei`` from the node's development account (local chains)."""
+        to = checksum(address, "address")
+        uint("wei", wei, 2**256 - 1)
+        return self._send(None, to, b"", 21_000, value=wei)
+
+    def new_account(self, wei: int = 10**18) -> LocalAccount:
+        """A fresh local account funded with ``wei`` from the development account."""
+        account: LocalAccount = Account.create()
+        self.fund(account.address, wei)
+        return account
+
+    def balance(self, address: str) -> int:
+        """Balance of an account, in wei."""
+        return self.w3.eth.get_balance(checksum(address, "address"))
+
+    # ------------------------------------------------------------------ deployment
+
+    def deploy_contract(self, creation_code: bytes, deployer: LocalAccount | None = None) -> str:
+        """Deploy any contract from its creation code (e.g. a compiled exported verifier)."""
+        if not isinstance(creation_code, bytes) or not creation_code:
+            raise InvalidArgument("creation_code must be non-empty bytes")
+        result = self._send(deployer, None, creation_code, DEPLOY_GAS)
+        return self.w3.eth.get_transaction_receipt(result.tx_hash)["contractAddress"]
+
+    def deploy_zkpot(self, deployer: LocalAccount | None = None) -> str:
+        """Deploy a ZKPoT contract, use it from now on and return its address."""
+        creation_code = bytes.fromhex(load_artifact("ZKPoT")["bytecode"][2:])
+        self.attach(self.deploy_contract(creation_code, deployer))
+        return self.address
+
+    def deploy_verifier(self, vk_words: Sequence[int], deployer: LocalAccount | None = None) -> str:
+        """Deploy a ``Groth16Verifier`` for a verifying key; returns its address.
+
+        ``vk_words`` are the 22 words of ``VerifyingKey.to_evm()``.
+        """
+        vk = words("vk_words", vk_words, VK_WORDS, hashes.BASE_FIELD)
+        artefact = load_artifact("Groth16Verifier")
+        factory = self.w3.eth.contract(abi=artefact["abi"], bytecode=artefact["bytecode"])
+        data = factory.constructor(vk).data_in_transaction
+        return self.deploy_contract(bytes.fromhex(data[2:]), deployer)
+
+    def verify_proof(
+        self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]
+    ) -> bool:
+        """Ask a deployed verifier whether a proof holds for ``[commitment, count, tag]``."""
+        address = checksum(verifier, "verifier")
+        proof = words("proof_words", proof_words, PROOF_WORDS, 2**256)
+        values = words("inputs", inputs, 3, 2**256)
+        contract = self.w3.eth.contract(
+            address=address, abi=load_artifact("Groth16Verifier")["abi"]
+        )
+        return bool(self._view(contract.functions.verifyProof(proof, values)))
+
+    # ------------------------------------------------------------------ protocol
+
+    def register_task(self, publisher: LocalAccount, params: TaskParams) -> int:
+        """Register a task published by ``publisher``; returns its id. Round 0 opens now."""
+        if not self.w3.eth.get_code(params.verifier):
+            raise InvalidArgument(f"no verifier contract at {params.verifier}")
+        strings = len(params.test_set_cid.encode()) + len(params.initial_cid.encode())
+        participants = len(params.participants)
+        gas = (
+            REGISTER_GAS_BASE
+            + REGISTER_GAS_PER_PARTICIPANT * participants
+            + GAS_PER_ROUND_WORD * -(-participants // 7)
+            + GAS_PER_STRING_BYTE * strings
+        )
+        result = self.transact(publisher, "registerTask", params.to_abi(), gas=gas)
+        return int(result.event("TaskRegistered").args["taskId"])
+
+    def submit(
+        self,
+        account: LocalAccount,
+        task_id: int,
+        round: int,
+        commitment: int,
+        count: int,
+        model_cid: str,
+        proof_words: Sequence[int],
+    ) -> TxResult:
+        """The ZKPoT transaction: a model commitment with its proof of ``count``.
+
+        The proof must be made for the tag :meth:`binding_tag` gives for this task, round
+        and ``account``; the contract recomputes it and verifies the proof on chain.
+        """
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        field_element("commitment", commitment)
+        uint("count", count, UINT32_MAX)
+        proof = words("proof_words", proof_words, PROOF_WORDS, hashes.BASE_FIELD)
+        if not isinstance(model_cid, str) or not model_cid:
+            raise InvalidArgument("model_cid must be a non-empty string")
+        return self.transact(
+            account,
+            "submit",
+            task_id,
+            round,
+            commitment,
+            count,
+            model_cid,
+            proof,
+            gas=SUBMIT_GAS,
+        )
+
+    def propose_block(
+        self,
+        leader: LocalAccount,
+        task_id: int,
+        round: int,
+        parent_hash: bytes,
+        global_commitment: int,
+        global_cid: str,
+        accepted: Sequence[str],
+    ) -> BlockProposal:
+        """Append the block of a closed round (only its leader may).
+
+        ``accepted`` is a set of participants with valid submissions; it is sent (and
+        hashed) in ascending address order.
+        """
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        if not isinstance(parent_hash, bytes) or len(parent_hash) != 32:
+            raise InvalidArgument("parent_hash must be 32 bytes")
+        field_element("global_commitment", global_commitment)
+        if not isinstance(global_cid, str) or not global_cid:
+            raise InvalidArgument("global_cid must be a non-empty string")
+        ordered = hashes.sort_addresses([checksum(a, "accepted address") for a in accepted])
+        if len(set(ordered)) != len(ordered):
+            raise InvalidArgument("an accepted address is listed twice")
+        words_to_open = -(-self.task(task_id).participant_count // 7)
+        gas = (
+            PROPOSE_GAS_BASE
+            + PROPOSE_GAS_PER_ACCEPTED * len(ordered)
+            + GAS_PER_ROUND_WORD * words_to_open
+            + GAS_PER_STRING_BYTE * len(global_cid.encode())
+        )
+        result = self.transact(
+            leader,
+            "proposeBlock",
+            task_id,
+            round,
+            parent_hash,
+            global_commitment,
+            global_cid,
+            ordered,
+            gas=gas,
+        )
+        return BlockProposal(result.event("BlockProposed").args["blockHash"], result)
+
+    def hand_over(
+        self, account: LocalAccount, task_id: int, round: int, sealed_key: bytes
+    ) -> TxResult:
+        """Phase two: hand the round's leader this account's package key, sealed to the
+        leader's X25519 key. Only an event is written; no state changes."""
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        if not isinstance(sealed_key, bytes) or len(sealed_key) != SEALED_KEY_BYTES:
+            raise InvalidArgument(f"sealed_key must be {SEALED_KEY_BYTES} bytes")
+        return self.transact(account, "handOver", task_id, round, sealed_key, gas=HANDOVER_GAS)
+
+    def handovers(self, task_id: int, round: int) -> dict[str, bytes]:
+        """The sealed keys handed over in a round, by submitter."""
+        logs = self._logs("HandedOver", {"taskId": task_id, "round": round})
+        return {log["args"]["submitter"]: bytes(log["args"]["sealedKey"]) for log in logs}
+
+    def model_cid(self, task_id: int, round: int, submitter: str) -> str:
+        """The CID a participant submitted with its proof (kept in the Submitted event)."""
+        address = checksum(submitter, "submitter")
+        logs = self._logs("Submitted", {"taskId": task_id, "round": round, "submitter": address})
+        if not logs:
+            raise LedgerError(f"{address} has no submission in round {round} of task {task_id}")
+        return str(logs[0]["args"]["modelCid"])
+
+    def _logs(self, event: str, filters: dict[str, Any]) -> list[Any]:
+        return list(
+            self.contract.events[event]().get_logs(from_block=0, argument_filters=filters)
+        )
+
+    # ------------------------------------------------------------------ views
+
+    def task(self, task_id: int) -> Task:
+        """A registered task."""
+        (
+            verifier,
+            min_count,
+            num_samples,
+            rounds,
+            publisher,
+            window,
+            current_round,
+            participant_count,
+            test_set_hash,
+            model_spec_hash,
+            initial_commitment,
+            genesis,
+            test_set_cid,
+            initial_cid,
+        ) = self._view(self.contract.functions.task(task_id))
+        return Task(
+            task_id=task_id,
+            publisher=publisher,
+            verifier=verifier,
+            test_set_hash=bytes(test_set_hash),
+            test_set_cid=test_set_cid,
+            model_spec_hash=bytes(model_spec_hash),
+            min_count=min_count,
+            num_samples=num_samples,
+            rounds=rounds,
+            window=window,
+            initial_commitment=initial_commitment,
+            initial_cid=initial_cid,
+            participant_count=participant_count,
+            current_round=current_round,
+            genesis_hash=bytes(genesis),
+        )
+
+    def participants(self, task_id: int) -> tuple[Participant, ...]:
+        """The task's participant registry, in registration order."""
+        accounts, keys = self._view(self.contract.functions.participants(task_id))
+        return tuple(Participant(a, k) for a, k in zip(accounts, keys, strict=True))
+
+    def round_state(self, task_id: int, round: int) -> RoundState:
+        """Status, schedule, submissions and best count of a round."""
+        status, opened, deadline, submitted, leader, best, block = self._view(
+            self.contract.functions.roundState(task_id, uint("round", round, UINT32_MAX))
+        )
+        return RoundState(
+            task_id,
+            round,
+            RoundStatus(status),
+            opened,
+            deadline,
+            submitted,
+            None if leader == ZERO_ADDRESS else leader,
+            best,
+            None if block == ZERO_HASH else block,
+        )
+
+    def leader_of(self, task_id: int, round: int) -> Leader:
+        """Leader of a closed round (RoundStillOpen / NoSubmissions otherwise)."""
+        leader, count = self._view(
+            self.contract.functions.leaderOf(task_id, uint("round", round, UINT32_MAX))
+        )
+        return Leader(leader, count)
+
+    def submission(self, task_id: int, round: int, address: str) -> Submission | None:
+        """A participant's valid submission in a round, or None."""
+        submitted, accepted, count, commitment = self._view(
+            self.contract.functions.submission(
+                task_id, uint("round", round, UINT32_MAX), checksum(address, "address")
+            )
+        )
+        return Submission(commitment, count, accepted) if submitted else None
+
+    def round_block(self, task_id: int, round: int) -> RoundBlock | None:
+        """The block of a round, or None until it is appended."""
+        block, commitment, cid = self._view(
+            self.contract.functions.roundBlock(task_id, uint("round", round, UINT32_MAX))
+        )
+        return None if block == ZERO_HASH else RoundBlock(task_id, round, block, commitment, cid)
+
+    def block_hash(self, task_id: int, round: int) -> bytes | None:
+        """Hash of a round's block, or None until it is appended."""
+        block = self._view(
+            self.contract.functions.blockHash(task_id, uint("round", round, UINT32_MAX))
+        )
+        return None if block == ZERO_HASH else bytes(block)
+
+    def genesis_hash(self, task_id: int) -> bytes:
+        """Parent hash of round 0's block."""
+        return bytes(self._view(self.contract.functions.genesisHash(task_id)))
+
+    def head(self, task_id: int) -> Head:
+        """Latest block hash of a task (genesis if none) and the round whose block is next."""
+        block, next_round = self._view(self.contract.functions.head(task_id))
+        return Head(bytes(block), next_round)
+
+    def task_count(self) -> int:
+        """Number of registered tasks (ids run from 1)."""
+        return int(self._view(self.contract.functions.taskCount()))
+
+    def binding_tag(self, task_id: int, round: int, submitter: str) -> int:
+        """The tag a proof by ``submitter`` must carry in this task and round."""
+        return hashes.binding_tag(
+            self.chain_id, self.address, task_id, round, checksum(submitter, "submitter")
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def timestamp(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance_time(self, seconds: int) -> int:
+        """Mine a block ``seconds`` after the latest one (local chains); its timestamp."""
+        uint("seconds", seconds, 2**40, minimum=1)
+        target = self.timestamp() + seconds
+        provider = self.w3.provider
+        if isinstance(provider, EthereumTesterProvider):
+            # eth-tester mines the block at one second before the time it travels to.
+            provider.ethereum_tester.time_travel(target + 1)
+        else:
+            for method, params in (("evm_setNextBlockTimestamp", [target]), ("evm_mine", [])):
+                response = provider.make_request(RPCEndpoint(method), params)
+                if "error" in response:
+                    raise LedgerError(f"{method} failed: {response['error']}")
+        return self.timestamp()
+
+    # ------------------------------------------------------------------ transactions
+
+    def transact(
+        self, account: LocalAccount | None, function: str, *args: Any, gas: int
+    ) -> TxResult:
+        """Call a ZKPoT function in a transaction, without checking the arguments.
+
+        The protocol methods above check their arguments first and should be preferred;
+        this is the raw path (``account=None`` sends from the development account).
+        """
+        data = self.contract.encode_abi(function, args=list(args))
+        return self._send(account, self.address, bytes.fromhex(data[2:]), gas)
+
+    def _send(
+        self,
+        account: LocalAccount | None,
+        to: str | None,
+        data: bytes,
+        gas: int,
+        *,
+        value: int = 0,
+    ) -> TxResult:
+        sender = account.address if account is not None else self.dev_account
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": self.w3.eth.get_transaction_count(sender, "pending"),
+            "gas": gas,
+            "maxFeePerGas": 2 * base_fee + PRIORITY_FEE,
+            "maxPriorityFeePerGas": PRIORITY_FEE,
+            "value": value,
+            "data": data,
+        }
+        if to is not None:
+            tx["to"] = to
+        if account is not None:
+            tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        else:
+            tx_hash = self.w3.eth.send_transaction({**tx, "from": sender})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
+        if receipt["status"] != 1:
+            raise self._replay_failure(sender, to, data, gas, value, receipt["blockNumber"])
+        result = TxResult(
+            bytes(tx_hash),
+            receipt["blockNumber"],
+            receipt["gasUsed"],
+            len(data),
+            tuple(self._decode_events(receipt)),
+        )
+        self.last_tx = result
+        return result
+
+    def _replay_failure(
+        self, sender: str, to: str | None, data: bytes, gas: int, value: int, block: int
+    ) -> LedgerError:
+        """Re-run a failed transaction as a call in its block to recover the revert data."""
+        call: dict[str, Any] = {"from": sender, "data": data, "gas": gas, "value": value}
+        if to is not None:
+            call["to"] = to
+        try:
+            self.w3.eth.call(call, block_identifier=block)
+        except REVERTS as error:
+            data = _revert_data(error)
+            if data is not None:
+                return decode_revert(data)
+            return TransactionReverted(f"transaction failed: {error}")
+        return TransactionReverted("transaction failed (ran out of gas?)")
+
+    def _view(self, call: Any) -> Any:
+        try:
+            return call.call()
+        except REVERTS as error:
+            data = _revert_data(error)
+            if data is None:
+                raise
+            raise decode_revert(data) from None
+
+    def _decode_events(self, receipt: Any) -> list[Event]:
+        if self._contract is None:
+            return []
+        events = []
+        for log in receipt["logs"]:
+            if log["address"] != self._contract.address or not log["topics"]:
+                continue
+            name = self._events.get(bytes(log["topics"][0]))
+            if name is None:
+                continue
+            decoded = self._contract.events[name]().process_log(log)
+            events.append(Event(name, dict(decoded["args"])))
+        return events
+
+
+def _revert_data(error: Exception) -> bytes | None:
+    """The revert data carried by a node's error, if any."""
+    data = getattr(error, "data", None) if isinstance(error, ContractLogicError) else None
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    # eth-tester reports revert data as the repr of a bytes object in its message.
+    match = _ETH_TESTER_REVERT.search(str(error))
+    if match is not None:
+        value = ast.literal_eval(match.group(1))
+        if isinstance(value, bytes):
+            return value
+    return None

@@ -1,0 +1,223 @@
+"""Plain data exchanged with the ledger: task parameters in, on-chain state out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+
+from zkpot.ledger.errors import InvalidArgument
+from zkpot.ledger.hashes import SCALAR_FIELD
+
+UINT32_MAX = 2**32 - 1
+UINT16_MAX = 2**16 - 1
+#: ZKPoT.MAX_SAMPLES: counts are stored on chain as count + 1 in 31 bits.
+MAX_SAMPLES = 2**31 - 2
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A registered participant: its account and its X25519 public key."""
+
+    address: str
+    x25519_key: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", checksum(self.address, "participant address"))
+        key = bytes(self.x25519_key)
+        if len(key) != 32 or not any(key):
+            raise InvalidArgument("an X25519 public key is 32 bytes, not all zero")
+        object.__setattr__(self, "x25519_key", key)
+
+
+@dataclass(frozen=True)
+class TaskParams:
+    """What a publisher fixes when registering a task (``ZKPoT.TaskParams``)."""
+
+    verifier: str
+    test_set_hash: bytes
+    test_set_cid: str
+    model_spec_hash: bytes
+    min_count: int
+    num_samples: int
+    rounds: int
+    window: int
+    initial_commitment: int
+    initial_cid: str
+    participants: tuple[Participant, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verifier", checksum(self.verifier, "verifier"))
+        object.__setattr__(self, "participants", tuple(self.participants))
+        for name in ("test_set_hash", "model_spec_hash"):
+            if len(bytes(getattr(self, name))) != 32:
+                raise InvalidArgument(f"{name} must be 32 bytes")
+        uint("num_samples", self.num_samples, MAX_SAMPLES, minimum=1)
+        uint("min_count", self.min_count, self.num_samples)
+        uint("rounds", self.rounds, UINT32_MAX, minimum=1)
+        uint("window", self.window, UINT32_MAX, minimum=1)
+        field_element("initial_commitment", self.initial_commitment)
+        if not 1 <= len(self.participants) <= UINT16_MAX:
+            raise InvalidArgument(f"a task has 1..{UINT16_MAX} participants")
+        addresses = [p.address for p in self.participants]
+        if len(set(addresses)) != len(addresses):
+            raise InvalidArgument("a participant is listed twice")
+
+    def to_abi(self) -> tuple[Any, ...]:
+        """The ``TaskParams`` tuple as the contract ABI expects it."""
+        return (
+            self.verifier,
+            bytes(self.test_set_hash),
+            self.test_set_cid,
+            bytes(self.model_spec_hash),
+            self.min_count,
+            self.num_samples,
+            self.rounds,
+            self.window,
+            self.initial_commitment,
+            self.initial_cid,
+            [p.address for p in self.participants],
+            [p.x25519_key for p in self.participants],
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A registered task as stored on chain."""
+
+    task_id: int
+    publisher: str
+    verifier: str
+    test_set_hash: bytes
+    test_set_cid: str
+    model_spec_hash: bytes
+    min_count: int
+    num_samples: int
+    rounds: int
+    window: int
+    initial_commitment: int
+    initial_cid: str
+    participant_count: int
+    current_round: int
+    genesis_hash: bytes
+
+    @property
+    def finished(self) -> bool:
+        """Whether every round has its block."""
+        return self.current_round >= self.rounds
+
+
+class RoundStatus(IntEnum):
+    """Lifecycle of a round (``ZKPoT.RoundStatus``)."""
+
+    NOT_OPENED = 0
+    OPEN = 1
+    CLOSED = 2
+    FINALIZED = 3
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """A round's schedule, submissions so far and best proven count."""
+
+    task_id: int
+    round: int
+    status: RoundStatus
+    opened_at: int
+    deadline: int
+    submitted: int
+    leader: str | None
+    best_count: int
+    block_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A participant's valid submission in a round."""
+
+    commitment: int
+    count: int
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class Leader:
+    """The leader of a closed round and its proven count."""
+
+    address: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RoundBlock:
+    """The block appended for a round."""
+
+    task_id: int
+    round: int
+    block_hash: bytes
+    global_commitment: int
+    global_cid: str
+
+
+@dataclass(frozen=True)
+class Head:
+    """Latest block of a task (genesis if none) and the round whose block comes next."""
+
+    block_hash: bytes
+    next_round: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A contract event decoded from a transaction receipt."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined, successful transaction."""
+
+    tx_hash: bytes
+    block_number: int
+    gas_used: int
+    calldata_size: int
+    events: tuple[Event, ...]
+
+    def event(self, name: str) -> Event:
+        """The first event with this name."""
+        for event in self.events:
+            if event.name == name:
+                return event
+        raise KeyError(f"no {name} event in transaction 0x{self.tx_hash.hex()}")
+
+
+def checksum(address: str, what: str) -> str:
+    """A checksummed address, or InvalidArgument."""
+    if not isinstance(address, str) or not is_address(address):
+        raise InvalidArgument(f"{what} is not an address: {address!r}")
+    return to_checksum_address(address)
+
+
+def uint(name: str, value: int, maximum: int, *, minimum: int = 0) -> int:
+    """An int in [minimum, maximum], or InvalidArgument."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise InvalidArgument(f"{name} must be an integer in [{minimum}, {maximum}]: {value!r}")
+    return value
+
+
+def field_element(name: str, value: int) -> int:
+    """An element of the BN254 scalar field, or InvalidArgument."""
+    return uint(name, value, SCALAR_FIELD - 1)
+
+
+def words(name: str, values: Sequence[int], count: int, bound: int) -> list[int]:
+    """Exactly ``count`` ints below ``bound``, or InvalidArgument."""
+    values = list(values)
+    if len(values) != count:
+        raise InvalidArgument(f"{name} has {count} words, got {len(values)}")
+    return [uint(f"{name}[{i}]", v, bound - 1) for i, v in enumerate(values)]

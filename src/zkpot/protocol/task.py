@@ -1,0 +1,98 @@
+"""A federated-learning task: the publisher's announcement that fixes the proof statement.
+
+The task fixes the model architecture and its integer ranges (the circuit's shape), the
+public test set (the circuit's constants), the threshold a proven count must reach, the
+number of rounds and the submission window. Its verifying key is derived from these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from zkpot.learning.datasets import load_dataset, public_test_set
+from zkpot.learning.quantize import ModelSpec, default_spec
+from zkpot.proving import AccuracyCircuit
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as published: everything a participant needs to train and prove."""
+
+    name: str
+    dataset: str
+    spec: ModelSpec
+    test_x: NDArray[np.uint8]
+    test_y: NDArray[np.int64]
+    threshold: float
+    rounds: int
+    window_s: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold is an accuracy in [0, 1], got {self.threshold}")
+        if self.rounds < 1:
+            raise ValueError(f"a task has at least one round, got {self.rounds}")
+        if self.window_s < 1:
+            raise ValueError(f"the submission window is at least 1 s, got {self.window_s}")
+        _ = self.circuit  # validates the test set against the spec
+
+    @classmethod
+    def create(
+        cls,
+        dataset: str = "mnist",
+        hidden: int = 32,
+        test_samples: int = 1000,
+        threshold: float = 0.5,
+        rounds: int = 3,
+        window_s: int = 3600,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> Task:
+        """A task over a bundled data set with the default spec for its size."""
+        data = load_dataset(dataset)
+        x, y = public_test_set(data, test_samples, seed)
+        return cls(
+            name=name or f"{dataset}-{hidden}",
+            dataset=dataset,
+            spec=default_spec(dataset, hidden),
+            test_x=x,
+            test_y=y,
+            threshold=threshold,
+            rounds=rounds,
+            window_s=window_s,
+        )
+
+    @cached_property
+    def circuit(self) -> AccuracyCircuit:
+        return AccuracyCircuit(self.spec, self.test_x, self.test_y)
+
+    @property
+    def num_samples(self) -> int:
+        return self.circuit.num_samples
+
+    @property
+    def min_count(self) -> int:
+        """The smallest proven count that meets the threshold."""
+        return math.ceil(self.threshold * self.num_samples)
+
+    @property
+    def test_set_hash(self) -> bytes:
+        return self.circuit.test_set_hash
+
+    @property
+    def model_spec_hash(self) -> bytes:
+        return hashlib.sha256(self.spec.to_json().encode()).digest()
+
+    def test_set_bytes(self) -> bytes:
+        """The test set as published in the store: a JSON-free, self-describing npz."""
+        from io import BytesIO
+
+        buffer = BytesIO()
+        np.savez(buffer, x=self.test_x, y=self.test_y)
+        return buffer.getvalue()
