@@ -1,0 +1,99 @@
+"""A whole federation in one process, on the digits task: real proofs, the in-process EVM,
+a local content store. Same seed, same leaders and bit-identical global models; ZKPoT's
+global model tracks plain FedAvg on the same partitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zkpot import Federation, Task
+from zkpot.exchange import ExchangeError, ModelPackage, open_global, params_from_bytes
+from zkpot.learning.quantize import QuantizedModel
+from zkpot.participant import Training
+from zkpot.store import LocalStore
+
+TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
+
+
+def _task() -> Task:
+    return Task.create(dataset="digits", hidden=16, test_samples=64, threshold=0.3, rounds=2)
+
+
+def _run(tmp_path: Path, seed: int, proofs: bool = True):
+    fed = Federation(
+        _task(),
+        participants=3,
+        seed=seed,
+        store=LocalStore(tmp_path / f"store-{seed}-{proofs}"),
+        proofs=proofs,
+        training=TRAINING,
+    )
+    return fed, fed.run()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fed")
+    return _run(tmp, seed=3), _run(tmp, seed=3), _run(tmp, seed=3, proofs=False)
+
+
+def test_rounds_produce_hash_linked_blocks_led_by_the_best_proof(two_runs):
+    (fed, result), _, _ = two_runs
+    ledger = fed.ledger
+    parent = ledger.genesis_hash(result.task_id)
+    for r in result.rounds:
+        block = r.block
+        assert block.parent_hash == parent
+        assert ledger.block_hash(result.task_id, r.round) == block.hash
+        assert block.leader_count == max(r.counts.values())
+        assert r.counts[r.leader] == block.leader_count
+        assert len(block.accepted) == len(r.counts)
+        assert not block.rejected
+        assert all(gas < 300_000 for gas in r.submit_gas.values())
+        parent = block.hash
+
+
+def test_same_seed_same_leaders_and_bit_identical_global_models(two_runs):
+    (fed_a, a), (fed_b, b), _ = two_runs
+    # Keys and salts are fresh: the two runs share no address and no commitment.
+    assert set(a.addresses.values()).isdisjoint(b.addresses.values())
+    assert [r.block.global_commitment for r in a.rounds] == [
+        r.block.global_commitment for r in b.rounds
+    ]
+    for ra, rb in zip(a.rounds, b.rounds, strict=True):
+        assert ra.counts == rb.counts
+        best = max(ra.counts.values())
+        if list(ra.counts.values()).count(best) == 1:
+            assert ra.leader == rb.leader
+        else:  # ties go to the lowest keccak(round, address), and addresses are fresh
+            assert ra.counts[rb.leader] == best
+    for pa, pb in zip(a.global_params, b.global_params, strict=True):
+        assert pa.tobytes() == pb.tobytes()
+
+
+def test_global_model_within_one_point_of_plain_fedavg(two_runs):
+    (_, zk), _, (_, plain) = two_runs
+    gap = abs(zk.rounds[-1].global_accuracy - plain.rounds[-1].global_accuracy)
+    assert gap <= 0.01, f"ZKPoT {zk.rounds[-1].global_accuracy} vs FedAvg {plain.rounds[-1].global_accuracy}"
+
+
+def test_only_participants_can_read_what_is_stored(two_runs):
+    (fed, result), _, _ = two_runs
+    block = result.rounds[-1].block
+    envelope = fed.store.get(block.global_cid)
+    p0 = fed.participants[0]
+    params = params_from_bytes(open_global(envelope, p0.address, p0.identity.keys.private))
+    assert all(np.array_equal(x, y) for x, y in zip(params, result.global_params, strict=True))
+    outsider = fed.participants[1].identity.keys.private
+    with pytest.raises(ExchangeError):
+        open_global(envelope, p0.address, outsider)
+    # A submitted model is ciphertext: it does not parse as a package or a model.
+    cid = fed.ledger.model_cid(result.task_id, 0, p0.address)
+    blob = fed.store.get(cid)
+    with pytest.raises(ExchangeError):
+        ModelPackage.from_bytes(blob)
+    with pytest.raises(ValueError):
+        QuantizedModel.from_bytes(blob)
