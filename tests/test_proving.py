@@ -127,20 +127,25 @@ def test_flipped_proof_bytes_never_verify(keys, proven):
         assert not proving.verify(vk, proven.commitment, proven.count, proven.tag, proof)
 
 
-def test_keys_and_proofs_round_trip_and_reject_garbage(keys, proven):
+def test_keys_and_proofs_round_trip_and_reject_garbage(digits_task, keys, proven):
     pk, vk = keys
     assert proving.VerifyingKey.from_bytes(vk.to_bytes()) == vk
     again = proving.Proof.from_bytes(proven.proof.to_bytes())
     assert proving.verify(vk, proven.commitment, proven.count, proven.tag, again)
     pk2 = proving.ProvingKey.from_bytes(pk.to_bytes())
     assert pk2.num_constraints == pk.num_constraints
+    _, model = digits_task
+    reloaded = proving.prove(pk2, model, proving.new_salt(), proven.tag)
+    assert reloaded.count == proven.count
+    assert proving.verify(vk, reloaded.commitment, reloaded.count, reloaded.tag, reloaded.proof)
     for bad in (b"", b"\x00" * 128, b"\xff" * 128, proven.proof.to_bytes()[:-1]):
         with pytest.raises(proving.ProverError):
             proving.Proof.from_bytes(bad)
     for bad in (b"", b"ZKPOTVK1", vk.to_bytes()[:-1], vk.to_bytes() + b"\x00"):
         with pytest.raises(proving.ProverError):
             proving.VerifyingKey.from_bytes(bad)
-    for bad in (b"ZKPOTPK1", pk.to_bytes()[:200]):
+    raw = pk.to_bytes()
+    for bad in (b"ZKPOTPK1", raw[:200], raw[:-1], raw + b"\x00"):
         with pytest.raises(proving.ProverError):
             proving.ProvingKey.from_bytes(bad)
 

@@ -7,10 +7,11 @@
 use ark_bn254::{Bn254, Fr};
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
+use ark_relations::r1cs::ConstraintMatrices;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
 use crate::error::{Error, Result};
-use crate::groth16::{constraint_matrices, ProverKey};
+use crate::groth16::ProverKey;
 use crate::spec::{ModelSpec, TestSet};
 
 const PK_MAGIC: &[u8; 8] = b"ZKPOTPK1";
@@ -154,13 +155,74 @@ pub fn pk_to_bytes(key: &ProverKey) -> Vec<u8> {
     w.u64(key.test.dim as u64);
     w.bytes(&key.test.inputs);
     w.bytes(&key.test.labels);
-    let mut out = w.0;
-    key.pk.serialize_uncompressed(&mut out).expect("writing to a vector");
-    out
+    key.pk.serialize_uncompressed(&mut w.0).expect("writing to a vector");
+    encode_matrices(&key.matrices, &mut w);
+    w.0
 }
 
-/// Decodes a proving key and rebuilds its circuit's matrices. The points are not
-/// re-validated (that would cost minutes): a corrupted key yields proofs that fail to verify.
+/// The constraint matrices: sizes, then for each of A, B, C every row as a `u32` length
+/// and `(u32 column, 32-byte coefficient)` entries.
+fn encode_matrices(m: &ConstraintMatrices<Fr>, w: &mut Writer) {
+    w.u64(m.num_instance_variables as u64);
+    w.u64(m.num_witness_variables as u64);
+    w.u64(m.num_constraints as u64);
+    for matrix in [&m.a, &m.b, &m.c] {
+        for row in matrix {
+            w.u32(row.len() as u32);
+            for (coeff, col) in row {
+                w.u32(*col as u32);
+                coeff.serialize_uncompressed(&mut w.0).expect("writing to a vector");
+            }
+        }
+    }
+}
+
+fn decode_matrices(r: &mut Reader) -> Result<ConstraintMatrices<Fr>> {
+    let what = r.what;
+    let size = |v: u64| usize::try_from(v).map_err(|_| malformed(what, "size overflow"));
+    let num_instance_variables = size(r.u64()?)?;
+    let num_witness_variables = size(r.u64()?)?;
+    let num_constraints = size(r.u64()?)?;
+    let columns = num_instance_variables + num_witness_variables;
+    let mut matrices = Vec::with_capacity(3);
+    let mut non_zero = [0usize; 3];
+    for count in non_zero.iter_mut() {
+        let mut rows = Vec::with_capacity(num_constraints.min(r.rest.len() / 4));
+        for _ in 0..num_constraints {
+            let len = r.u32()? as usize;
+            let mut row = Vec::with_capacity(len.min(r.rest.len() / 36));
+            for _ in 0..len {
+                let col = r.u32()? as usize;
+                if col >= columns {
+                    return Err(malformed(what, "matrix column out of range"));
+                }
+                let coeff = Fr::deserialize_uncompressed(r.take(32)?)
+                    .map_err(|e| malformed(what, e.to_string()))?;
+                row.push((coeff, col));
+            }
+            *count += len;
+            rows.push(row);
+        }
+        matrices.push(rows);
+    }
+    let c = matrices.pop().expect("three matrices");
+    let b = matrices.pop().expect("three matrices");
+    let a = matrices.pop().expect("three matrices");
+    Ok(ConstraintMatrices {
+        num_instance_variables,
+        num_witness_variables,
+        num_constraints,
+        a_num_non_zero: non_zero[0],
+        b_num_non_zero: non_zero[1],
+        c_num_non_zero: non_zero[2],
+        a,
+        b,
+        c,
+    })
+}
+
+/// Decodes a proving key with its circuit's matrices. The points are not re-validated
+/// (that would cost minutes): a corrupted key yields proofs that fail to verify.
 pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
     let what = "proving key";
     let body = bytes.strip_prefix(PK_MAGIC.as_slice()).ok_or_else(|| malformed(what, "bad magic"))?;
@@ -169,16 +231,18 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
     let dim = usize::try_from(r.u64()?).map_err(|_| malformed(what, "bad dimension"))?;
     let test = TestSet { dim, inputs: r.bytes()?.to_vec(), labels: r.bytes()?.to_vec() };
     test.validate(&spec)?;
-    let mut rest = r.rest;
-    let pk = ProvingKey::<Bn254>::deserialize_with_mode(&mut rest, Compress::No, Validate::No)
+    let pk = ProvingKey::<Bn254>::deserialize_with_mode(&mut r.rest, Compress::No, Validate::No)
         .map_err(|e| malformed(what, e.to_string()))?;
-    if !rest.is_empty() {
+    let matrices = decode_matrices(&mut r)?;
+    if !r.rest.is_empty() {
         return Err(malformed(what, "trailing bytes"));
     }
-    let matrices = constraint_matrices(&spec, &test)?;
     let expected = matrices.num_instance_variables + matrices.num_witness_variables;
-    if pk.a_query.len() != expected || pk.vk.gamma_abc_g1.len() != 4 {
-        return Err(malformed(what, "key does not match the circuit it names"));
+    if pk.a_query.len() != expected
+        || matrices.num_instance_variables != 4
+        || pk.vk.gamma_abc_g1.len() != 4
+    {
+        return Err(malformed(what, "the key and its matrices do not belong together"));
     }
     Ok(ProverKey { spec, test, pk, matrices })
 }

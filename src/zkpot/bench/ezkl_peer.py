@@ -43,6 +43,7 @@ import numpy as np
 
 __all__ = [
     "MAX_SAMPLES",
+    "PARAM_VISIBILITIES",
     "EzklError",
     "build_accuracy_onnx",
     "ezkl_available",
@@ -53,6 +54,8 @@ __all__ = [
 
 #: Most test samples :func:`ezkl_prove_accuracy` accepts (ezkl's memory grows quickly).
 MAX_SAMPLES = 100
+#: ezkl parameter visibilities that keep the parameters out of the public instances.
+PARAM_VISIBILITIES = ("hashed", "polycommit", "fixed")
 #: ONNX operator set of the generated graph (``ReduceSum`` takes ``axes`` as an input).
 ONNX_OPSET = 17
 #: ONNX IR version of the generated graph (the lowest one opset 17 allows).
@@ -248,7 +251,8 @@ def _ezkl_child_step(step: str, kwargs: dict[str, str], workdir: Path) -> tuple[
 def _proven_count(proof: dict[str, Any], witness: dict[str, Any], settings: dict[str, Any]) -> int:
     """The count that the proof's public instances carry, rescaled to an integer.
 
-    The instance column is ``[params hash, x..., y..., count]``; the public inputs are
+    The instance column is ``[params hash, x..., y..., count]`` (no hash unless the
+    parameters are ``hashed``); the public inputs are
     checked against the witness (so the proof is about the data given) before the last
     element is decoded with the output scale from the settings.
     """
@@ -257,7 +261,7 @@ def _proven_count(proof: dict[str, Any], witness: dict[str, Any], settings: dict
     instances = [felt for column in proof["instances"] for felt in column]
     inputs = [felt for column in witness["inputs"] for felt in column]
     outputs = [felt for column in witness["outputs"] for felt in column]
-    params_hash = witness["processed_params"]["poseidon_hash"]
+    params_hash = (witness.get("processed_params") or {}).get("poseidon_hash") or []
     expected = [*params_hash, *inputs, *outputs]
     if instances != expected:
         raise EzklError("proof instances are not [params hash, x, y, count] of the witness")
@@ -301,6 +305,7 @@ def ezkl_prove_accuracy(
     workdir: Path,
     *,
     srs_dir: Path | None = None,
+    param_visibility: str = "hashed",
     calibration_target: str = "resources",
     keep_pk: bool = False,
 ) -> dict[str, Any]:
@@ -313,14 +318,19 @@ def ezkl_prove_accuracy(
     ``workdir``) and is reused from there when one of the right size exists.  The proving
     key is deleted after verification unless ``keep_pk``.
 
+    ``param_visibility`` is how ezkl binds the private parameters: ``"hashed"`` (a public
+    Poseidon hash of them, the analogue of zkpot's commitment; about 41 circuit rows per
+    parameter) or ``"polycommit"`` (a KZG commitment to them carried in the proof, which
+    costs no rows); ``"fixed"`` bakes them into the circuit (the verifying key binds them).
+
     Returns a dict with
 
     * ``samples``, ``numpy_count`` (float64 reference), ``onnx_count`` and
       ``onnx_evaluator`` (the generated graph run outside ezkl);
     * ``ezkl_count``: the count in the verified proof's public instances, rescaled;
     * ``ezkl_verified``: ezkl's verdict on the proof;
-    * ``ezkl_logrows``, ``ezkl_num_rows``, ``ezkl_input_scale``, ``ezkl_param_scale``
-      (calibrated settings);
+    * ``ezkl_param_visibility``; ``ezkl_logrows``, ``ezkl_num_rows``, ``ezkl_input_scale``,
+      ``ezkl_param_scale`` (calibrated settings);
     * ``ezkl_calibrate_s``, ``ezkl_srs_s`` (``None`` if the SRS was reused),
       ``ezkl_setup_s``, ``ezkl_witness_s``, ``ezkl_prove_s``, ``ezkl_verify_s``: wall
       seconds of each ezkl call alone;
@@ -332,6 +342,8 @@ def ezkl_prove_accuracy(
     """
     import ezkl
 
+    if param_visibility not in PARAM_VISIBILITIES:
+        raise ValueError(f"param_visibility must be one of {PARAM_VISIBILITIES}")
     ws, bs, xs, ys = _check_model(weights, biases, x, y)
     n = xs.shape[0]
     if n > MAX_SAMPLES:
@@ -366,7 +378,7 @@ def ezkl_prove_accuracy(
     run_args = ezkl.PyRunArgs()
     run_args.input_visibility = "public"
     run_args.output_visibility = "public"
-    run_args.param_visibility = "hashed"
+    run_args.param_visibility = param_visibility
     model, settings_path = str(paths["onnx"]), str(paths["settings"])
     _ezkl_step("gen_settings", model, settings_path, py_run_args=run_args)
     _, calibrate_s = _ezkl_step(
@@ -417,6 +429,7 @@ def ezkl_prove_accuracy(
         "onnx_evaluator": evaluator,
         "ezkl_count": _proven_count(proof, witness, settings),
         "ezkl_verified": bool(verified),
+        "ezkl_param_visibility": param_visibility,
         "ezkl_logrows": logrows,
         "ezkl_num_rows": int(settings["num_rows"]),
         "ezkl_input_scale": int(settings["run_args"]["input_scale"]),
