@@ -8,5 +8,5 @@ bash scripts/setup.sh --test
 . .venv/bin/activate
 
 ruff check src tests bench
-(cd prover && cargo clippy --release --all-targets --quiet -- -D warnings && cargo test --release)
+(cd prover && cargo clippy --release --all-targets --all-features --quiet -- -D warnings && cargo test --release)
 python -m pytest -m "not slow" "$@"

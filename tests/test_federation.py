@@ -57,7 +57,7 @@ def test_rounds_produce_hash_linked_blocks_led_by_the_best_proof(two_runs):
 
 
 def test_same_seed_same_leaders_and_bit_identical_global_models(two_runs):
-    (fed_a, a), (fed_b, b), _ = two_runs
+    (_, a), (_, b), _ = two_runs
     # Keys and salts are fresh: the two runs share no address and no commitment.
     assert set(a.addresses.values()).isdisjoint(b.addresses.values())
     assert [r.block.global_commitment for r in a.rounds] == [
@@ -77,7 +77,7 @@ def test_same_seed_same_leaders_and_bit_identical_global_models(two_runs):
 def test_global_model_within_one_point_of_plain_fedavg(two_runs):
     (_, zk), _, (_, plain) = two_runs
     gap = abs(zk.rounds[-1].global_accuracy - plain.rounds[-1].global_accuracy)
-    assert gap <= 0.01, f"ZKPoT {zk.rounds[-1].global_accuracy} vs FedAvg {plain.rounds[-1].global_accuracy}"
+    assert gap <= 0.01, (zk.rounds[-1].global_accuracy, plain.rounds[-1].global_accuracy)
 
 
 def test_only_participants_can_read_what_is_stored(two_runs):

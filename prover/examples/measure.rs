@@ -10,7 +10,10 @@ use zkpot_prover::groth16::{prepare, prove, setup, verify};
 use zkpot_prover::spec::{ModelSpec, QuantizedModel, TestSet};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("a number")).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("a number"))
+        .collect();
     let (d, h, n) = (args[0], args[1], args[2]);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let spec = ModelSpec {
@@ -22,9 +25,15 @@ fn main() {
         act_bits: 8,
     };
     // Sparse images like MNIST: about a fifth of the pixels are ink.
-    let inputs: Vec<u8> = (0..n * d).map(|_| if rng.gen_bool(0.19) { rng.gen() } else { 0 }).collect();
+    let inputs: Vec<u8> = (0..n * d)
+        .map(|_| if rng.gen_bool(0.19) { rng.gen() } else { 0 })
+        .collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.gen_range(0..10)).collect();
-    let test = TestSet { dim: d, inputs, labels };
+    let test = TestSet {
+        dim: d,
+        inputs,
+        labels,
+    };
     let model = QuantizedModel {
         weights: vec![
             (0..d * h).map(|_| rng.gen_range(-20..=20)).collect(),
@@ -46,7 +55,11 @@ fn main() {
     );
     let t = Instant::now();
     let proven = prove(&key, &model, Fr::from(1u64), Fr::from(2u64), &mut rng).unwrap();
-    println!("prove {:.2}s count {}", t.elapsed().as_secs_f64(), proven.statement.count);
+    println!(
+        "prove {:.2}s count {}",
+        t.elapsed().as_secs_f64(),
+        proven.statement.count
+    );
     let pvk = prepare(&vk);
     let t = Instant::now();
     let ok = verify(&pvk, &proven.statement, &proven.proof).unwrap();

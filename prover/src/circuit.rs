@@ -53,7 +53,12 @@ pub struct AccuracyCircuit<'a> {
 
 impl<'a> AccuracyCircuit<'a> {
     pub fn shape(spec: &'a ModelSpec, test: &'a TestSet) -> Self {
-        Self { spec, test, statement: None, witness: None }
+        Self {
+            spec,
+            test,
+            statement: None,
+            witness: None,
+        }
     }
 }
 
@@ -73,7 +78,11 @@ enum Activations<'t> {
 impl ConstraintSynthesizer<Fr> for AccuracyCircuit<'_> {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         let input = |f: fn(&Statement) -> Fr| {
-            cs.new_input_variable(|| self.statement.map(f).ok_or(SynthesisError::AssignmentMissing))
+            cs.new_input_variable(|| {
+                self.statement
+                    .map(f)
+                    .ok_or(SynthesisError::AssignmentMissing)
+            })
         };
         let commitment = input(|s| s.commitment)?;
         let count = input(|s| Fr::from(s.count))?;
@@ -100,9 +109,16 @@ impl ConstraintSynthesizer<Fr> for AccuracyCircuit<'_> {
 }
 
 impl AccuracyCircuit<'_> {
-    fn allocate_parameters(&self, cs: &ConstraintSystemRef<Fr>) -> Result<Parameters, SynthesisError> {
+    fn allocate_parameters(
+        &self,
+        cs: &ConstraintSystemRef<Fr>,
+    ) -> Result<Parameters, SynthesisError> {
         let spec = self.spec;
-        let mut params = Parameters { weights: vec![], biases: vec![], bits: vec![] };
+        let mut params = Parameters {
+            weights: vec![],
+            biases: vec![],
+            bits: vec![],
+        };
         let model = self.witness.map(|w| &w.model);
         for l in 0..spec.num_layers() {
             let mut alloc = |values: Option<&Vec<i64>>, n: usize, bits: u32| {
@@ -114,8 +130,16 @@ impl AccuracyCircuit<'_> {
                     })
                     .collect::<Result<Vec<_>, SynthesisError>>()
             };
-            let w = alloc(model.map(|m| &m.weights[l]), spec.weight_count(l), spec.weight_bits)?;
-            let b = alloc(model.map(|m| &m.biases[l]), spec.widths[l + 1], spec.bias_bits)?;
+            let w = alloc(
+                model.map(|m| &m.weights[l]),
+                spec.weight_count(l),
+                spec.weight_bits,
+            )?;
+            let b = alloc(
+                model.map(|m| &m.biases[l]),
+                spec.widths[l + 1],
+                spec.bias_bits,
+            )?;
             params.weights.push(w);
             params.biases.push(b);
         }
@@ -166,7 +190,10 @@ impl AccuracyCircuit<'_> {
         j: usize,
     ) -> Result<LinearCombination<Fr>, SynthesisError> {
         let out = self.spec.widths[l + 1];
-        let (w, weights) = (&params.weights[l], self.witness.map(|w| &w.model.weights[l]));
+        let (w, weights) = (
+            &params.weights[l],
+            self.witness.map(|w| &w.model.weights[l]),
+        );
         let mut z = lc!() + params.biases[l][j];
         match acts {
             // Building these long combinations is only needed for the matrices.
@@ -213,7 +240,10 @@ impl AccuracyCircuit<'_> {
             let mut word = LinearCombination::zero();
             for (i, &c) in group.iter().enumerate() {
                 let constant = half - Fr::from(u64::from(c < y));
-                word = word + (place(i), b[y]) + (-place(i), b[c]) + (constant * place(i), Variable::One);
+                word = word
+                    + (place(i), b[y])
+                    + (-place(i), b[c])
+                    + (constant * place(i), Variable::One);
             }
             // Weight part: Σ_j a_j · P_j with P_j = Σ_i (W[j][y] − W[j][c_i]) · 2^(w·i).
             let packed_weights = |j: usize| {

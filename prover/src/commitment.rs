@@ -7,7 +7,9 @@
 use std::sync::OnceLock;
 
 use ark_bn254::Fr;
-use ark_crypto_primitives::sponge::poseidon::{find_poseidon_ark_and_mds, PoseidonConfig, PoseidonSponge};
+use ark_crypto_primitives::sponge::poseidon::{
+    find_poseidon_ark_and_mds, PoseidonConfig, PoseidonSponge,
+};
 use ark_crypto_primitives::sponge::{CryptographicSponge, FieldBasedCryptographicSponge};
 use ark_ff::{BigInteger, PrimeField};
 
@@ -93,7 +95,10 @@ mod tests {
     }
 
     fn model() -> QuantizedModel {
-        QuantizedModel { weights: vec![vec![-128, 127, 0, 5, -5, 1]], biases: vec![vec![-2048, 2047]] }
+        QuantizedModel {
+            weights: vec![vec![-128, 127, 0, 5, -5, 1]],
+            biases: vec![vec![-2048, 2047]],
+        }
     }
 
     #[test]

@@ -18,19 +18,29 @@ const PK_MAGIC: &[u8; 8] = b"ZKPOTPK1";
 const VK_MAGIC: &[u8; 8] = b"ZKPOTVK1";
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> Error {
-    Error::Malformed { what, reason: reason.into() }
+    Error::Malformed {
+        what,
+        reason: reason.into(),
+    }
 }
 
 /// A field element from 32 big-endian bytes; values `>= r` are rejected, not reduced.
 pub fn field_from_be(bytes: &[u8]) -> Result<Fr> {
     if bytes.len() != 32 {
-        return Err(Error::InvalidField(format!("expected 32 bytes, got {}", bytes.len())));
+        return Err(Error::InvalidField(format!(
+            "expected 32 bytes, got {}",
+            bytes.len()
+        )));
     }
     let mut le = bytes.to_vec();
     le.reverse();
-    let bits: Vec<bool> = le.iter().flat_map(|b| (0..8).map(move |i| (b >> i) & 1 == 1)).collect();
-    Fr::from_bigint(BigInteger::from_bits_le(&bits))
-        .ok_or_else(|| Error::InvalidField("value is not below the BN254 scalar field order".into()))
+    let bits: Vec<bool> = le
+        .iter()
+        .flat_map(|b| (0..8).map(move |i| (b >> i) & 1 == 1))
+        .collect();
+    Fr::from_bigint(BigInteger::from_bits_le(&bits)).ok_or_else(|| {
+        Error::InvalidField("value is not below the BN254 scalar field order".into())
+    })
 }
 
 pub fn field_to_be(x: &Fr) -> [u8; 32] {
@@ -42,13 +52,18 @@ pub fn field_to_be(x: &Fr) -> [u8; 32] {
 
 pub fn proof_to_bytes(proof: &Proof<Bn254>) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
-    proof.serialize_compressed(&mut out).expect("writing to a vector");
+    proof
+        .serialize_compressed(&mut out)
+        .expect("writing to a vector");
     out
 }
 
 pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>> {
     if bytes.len() != 128 {
-        return Err(malformed("proof", format!("expected 128 bytes, got {}", bytes.len())));
+        return Err(malformed(
+            "proof",
+            format!("expected 128 bytes, got {}", bytes.len()),
+        ));
     }
     Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
         .map_err(|e| malformed("proof", e.to_string()))
@@ -56,7 +71,8 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>> {
 
 pub fn vk_to_bytes(vk: &VerifyingKey<Bn254>) -> Vec<u8> {
     let mut out = VK_MAGIC.to_vec();
-    vk.serialize_compressed(&mut out).expect("writing to a vector");
+    vk.serialize_compressed(&mut out)
+        .expect("writing to a vector");
     out
 }
 
@@ -71,7 +87,10 @@ pub fn vk_from_bytes(bytes: &[u8]) -> Result<VerifyingKey<Bn254>> {
         return Err(malformed("verifying key", "trailing bytes"));
     }
     if vk.gamma_abc_g1.len() != 4 {
-        return Err(malformed("verifying key", "not a key for three public inputs"));
+        return Err(malformed(
+            "verifying key",
+            "not a key for three public inputs",
+        ));
     }
     Ok(vk)
 }
@@ -106,10 +125,14 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u64()?;
@@ -123,7 +146,12 @@ pub fn encode_spec(spec: &ModelSpec, out: &mut Vec<u8>) {
     w.u32(spec.widths.len() as u32);
     spec.widths.iter().for_each(|&x| w.u32(x as u32));
     spec.shifts.iter().for_each(|&k| w.u32(k));
-    for bits in [spec.input_bits, spec.weight_bits, spec.bias_bits, spec.act_bits] {
+    for bits in [
+        spec.input_bits,
+        spec.weight_bits,
+        spec.bias_bits,
+        spec.act_bits,
+    ] {
         w.u32(bits);
     }
     *out = w.0;
@@ -134,8 +162,12 @@ fn decode_spec(r: &mut Reader) -> Result<ModelSpec> {
     if !(2..=64).contains(&layers) {
         return Err(malformed(r.what, "implausible layer count"));
     }
-    let widths = (0..layers).map(|_| r.u32().map(|x| x as usize)).collect::<Result<Vec<_>>>()?;
-    let shifts = (0..layers - 2).map(|_| r.u32()).collect::<Result<Vec<_>>>()?;
+    let widths = (0..layers)
+        .map(|_| r.u32().map(|x| x as usize))
+        .collect::<Result<Vec<_>>>()?;
+    let shifts = (0..layers - 2)
+        .map(|_| r.u32())
+        .collect::<Result<Vec<_>>>()?;
     let spec = ModelSpec {
         widths,
         shifts,
@@ -155,7 +187,9 @@ pub fn pk_to_bytes(key: &ProverKey) -> Vec<u8> {
     w.u64(key.test.dim as u64);
     w.bytes(&key.test.inputs);
     w.bytes(&key.test.labels);
-    key.pk.serialize_uncompressed(&mut w.0).expect("writing to a vector");
+    key.pk
+        .serialize_uncompressed(&mut w.0)
+        .expect("writing to a vector");
     encode_matrices(&key.matrices, &mut w);
     w.0
 }
@@ -171,7 +205,9 @@ fn encode_matrices(m: &ConstraintMatrices<Fr>, w: &mut Writer) {
             w.u32(row.len() as u32);
             for (coeff, col) in row {
                 w.u32(*col as u32);
-                coeff.serialize_uncompressed(&mut w.0).expect("writing to a vector");
+                coeff
+                    .serialize_uncompressed(&mut w.0)
+                    .expect("writing to a vector");
             }
         }
     }
@@ -225,11 +261,17 @@ fn decode_matrices(r: &mut Reader) -> Result<ConstraintMatrices<Fr>> {
 /// (that would cost minutes): a corrupted key yields proofs that fail to verify.
 pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
     let what = "proving key";
-    let body = bytes.strip_prefix(PK_MAGIC.as_slice()).ok_or_else(|| malformed(what, "bad magic"))?;
+    let body = bytes
+        .strip_prefix(PK_MAGIC.as_slice())
+        .ok_or_else(|| malformed(what, "bad magic"))?;
     let mut r = Reader { rest: body, what };
     let spec = decode_spec(&mut r)?;
     let dim = usize::try_from(r.u64()?).map_err(|_| malformed(what, "bad dimension"))?;
-    let test = TestSet { dim, inputs: r.bytes()?.to_vec(), labels: r.bytes()?.to_vec() };
+    let test = TestSet {
+        dim,
+        inputs: r.bytes()?.to_vec(),
+        labels: r.bytes()?.to_vec(),
+    };
     test.validate(&spec)?;
     let pk = ProvingKey::<Bn254>::deserialize_with_mode(&mut r.rest, Compress::No, Validate::No)
         .map_err(|e| malformed(what, e.to_string()))?;
@@ -242,7 +284,15 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         || matrices.num_instance_variables != 4
         || pk.vk.gamma_abc_g1.len() != 4
     {
-        return Err(malformed(what, "the key and its matrices do not belong together"));
+        return Err(malformed(
+            what,
+            "the key and its matrices do not belong together",
+        ));
     }
-    Ok(ProverKey { spec, test, pk, matrices })
+    Ok(ProverKey {
+        spec,
+        test,
+        pk,
+        matrices,
+    })
 }

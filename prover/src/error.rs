@@ -14,7 +14,11 @@ pub enum Error {
         "activation out of range in hidden layer {layer}, sample {sample}, neuron {neuron}: \
          the model cannot be proven with this spec's shift"
     )]
-    ActivationOverflow { layer: usize, sample: usize, neuron: usize },
+    ActivationOverflow {
+        layer: usize,
+        sample: usize,
+        neuron: usize,
+    },
     #[error("invalid field element: {0}")]
     InvalidField(String),
     #[error("malformed {what}: {reason}")]

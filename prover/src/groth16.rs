@@ -5,7 +5,9 @@
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::r1cs_to_qap::LibsnarkReduction;
-use ark_groth16::{prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_groth16::{
+    prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
+};
 use ark_relations::r1cs::{
     ConstraintMatrices, ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode,
 };
@@ -62,14 +64,38 @@ pub fn setup<R: RngCore + CryptoRng>(
     )?;
     let vk = pk.vk.clone();
     let matrices = constraint_matrices(spec, test)?;
-    Ok((ProverKey { spec: spec.clone(), test: test.clone(), pk, matrices }, vk))
+    Ok((
+        ProverKey {
+            spec: spec.clone(),
+            test: test.clone(),
+            pk,
+            matrices,
+        },
+        vk,
+    ))
 }
 
 /// The honest witness of a model on the task's test set.
-pub fn witness(key: &ProverKey, model: &QuantizedModel, salt: Fr, tag: Fr) -> Result<(Statement, Witness)> {
+pub fn witness(
+    key: &ProverKey,
+    model: &QuantizedModel,
+    salt: Fr,
+    tag: Fr,
+) -> Result<(Statement, Witness)> {
     let trace = infer(&key.spec, &key.test, model)?;
-    let statement = Statement { commitment: commit(&key.spec, model, salt), count: trace.count(), tag };
-    Ok((statement, Witness { model: model.clone(), salt, trace }))
+    let statement = Statement {
+        commitment: commit(&key.spec, model, salt),
+        count: trace.count(),
+        tag,
+    };
+    Ok((
+        statement,
+        Witness {
+            model: model.clone(),
+            salt,
+            trace,
+        },
+    ))
 }
 
 /// Proves that `model` (committed with `salt`) gets its count right, bound to `tag`.
@@ -87,8 +113,17 @@ pub fn prove<R: RngCore + CryptoRng>(
         statement: Some(&statement),
         witness: Some(&witness),
     };
-    let cs = synthesize(circuit, SynthesisMode::Prove { construct_matrices: false })?;
-    let assignment = [cs.instance_assignment.as_slice(), cs.witness_assignment.as_slice()].concat();
+    let cs = synthesize(
+        circuit,
+        SynthesisMode::Prove {
+            construct_matrices: false,
+        },
+    )?;
+    let assignment = [
+        cs.instance_assignment.as_slice(),
+        cs.witness_assignment.as_slice(),
+    ]
+    .concat();
     let m = &key.matrices;
     if assignment.len() != m.num_instance_variables + m.num_witness_variables {
         return Err(Error::Malformed {
@@ -113,6 +148,14 @@ pub fn prepare(vk: &VerifyingKey<Bn254>) -> PreparedVerifyingKey<Bn254> {
     prepare_verifying_key(vk)
 }
 
-pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, statement: &Statement, proof: &Proof<Bn254>) -> Result<bool> {
-    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(pvk, proof, &statement.public_inputs())?)
+pub fn verify(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    statement: &Statement,
+    proof: &Proof<Bn254>,
+) -> Result<bool> {
+    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
+        pvk,
+        proof,
+        &statement.public_inputs(),
+    )?)
 }

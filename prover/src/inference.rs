@@ -60,7 +60,13 @@ pub fn infer(spec: &ModelSpec, test: &TestSet, model: &QuantizedModel) -> Result
         correct.push(sample_slots.iter().all(|&v| v >= half));
         slots.push(sample_slots);
     }
-    Ok(Trace { shifted, activations, logits, slots, correct })
+    Ok(Trace {
+        shifted,
+        activations,
+        logits,
+        slots,
+        correct,
+    })
 }
 
 /// `z = a·W_l + b_l` for all samples; `a` is `n x widths[l]`.
@@ -119,7 +125,11 @@ mod tests {
             bias_bits: 8,
             act_bits: 4,
         };
-        let test = TestSet { dim: 2, inputs: vec![3, 1, 0, 2], labels: vec![0, 2] };
+        let test = TestSet {
+            dim: 2,
+            inputs: vec![3, 1, 0, 2],
+            labels: vec![0, 2],
+        };
         let model = QuantizedModel {
             // x·W: sample 0 -> [3*1 + 1*2, 3*-1 + 1*1] = [5, -2]
             weights: vec![vec![1, -1, 2, 1], vec![1, 0, 0, 0, 1, 1]],
@@ -146,10 +156,14 @@ mod tests {
         assert_eq!(trace.correct, vec![true, false]);
         let mut tie = test.clone();
         tie.labels = vec![0, 1];
-        let t2 = infer(&spec, &tie, &QuantizedModel {
-            weights: vec![vec![1, -1, 2, 1], vec![1, 1, 0, 0, 0, 0]],
-            biases: vec![vec![0, 0], vec![0, 0, 0]],
-        })
+        let t2 = infer(
+            &spec,
+            &tie,
+            &QuantizedModel {
+                weights: vec![vec![1, -1, 2, 1], vec![1, 1, 0, 0, 0, 0]],
+                biases: vec![vec![0, 0], vec![0, 0, 0]],
+            },
+        )
         .unwrap();
         // Logits [3, 3, 0] and [2, 2, 0]: the tie goes to class 0, so label 1 is wrong.
         assert_eq!(t2.correct, vec![true, false]);
@@ -160,6 +174,13 @@ mod tests {
         let (spec, test, mut model) = tiny();
         model.weights[0][0] = 127;
         let err = infer(&spec, &test, &model).unwrap_err();
-        assert!(matches!(err, Error::ActivationOverflow { layer: 0, sample: 0, neuron: 0 }));
+        assert!(matches!(
+            err,
+            Error::ActivationOverflow {
+                layer: 0,
+                sample: 0,
+                neuron: 0
+            }
+        ));
     }
 }

@@ -51,7 +51,11 @@ fn field(bytes: &[u8]) -> PyResult<Fr> {
 fn words(py: Python<'_>, ws: Vec<evm::Word>) -> PyResult<Vec<PyObject>> {
     let int = py.get_type::<PyInt>();
     ws.iter()
-        .map(|w| Ok(int.call_method1("from_bytes", (PyBytes::new(py, w), "big"))?.unbind()))
+        .map(|w| {
+            Ok(int
+                .call_method1("from_bytes", (PyBytes::new(py, w), "big"))?
+                .unbind())
+        })
         .collect()
 }
 
@@ -69,7 +73,9 @@ impl ProvingKey {
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let key = py.allow_threads(|| encoding::pk_from_bytes(data)).map_err(err)?;
+        let key = py
+            .allow_threads(|| encoding::pk_from_bytes(data))
+            .map_err(err)?;
         Ok(Self(Arc::new(key)))
     }
 
@@ -155,8 +161,14 @@ fn setup(
     labels: Vec<u8>,
 ) -> PyResult<(ProvingKey, VerifyingKey)> {
     let spec = spec_of(spec)?;
-    let test = TestSet { dim, inputs, labels };
-    let (key, vk) = py.allow_threads(|| groth16::setup(&spec, &test, &mut OsRng)).map_err(err)?;
+    let test = TestSet {
+        dim,
+        inputs,
+        labels,
+    };
+    let (key, vk) = py
+        .allow_threads(|| groth16::setup(&spec, &test, &mut OsRng))
+        .map_err(err)?;
     Ok((ProvingKey(Arc::new(key)), VerifyingKey::new(vk)))
 }
 
@@ -173,18 +185,39 @@ fn prove<'py>(
     let model = QuantizedModel { weights, biases };
     let (salt, tag) = (field(salt)?, field(tag)?);
     let key = pk.0.clone();
-    let proven = py.allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng)).map_err(err)?;
+    let proven = py
+        .allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng))
+        .map_err(err)?;
     let st = proven.statement;
-    Ok((Proof(proven.proof), PyBytes::new(py, &field_to_be(&st.commitment)), st.count))
+    Ok((
+        Proof(proven.proof),
+        PyBytes::new(py, &field_to_be(&st.commitment)),
+        st.count,
+    ))
 }
 
 /// Checks a proof against a statement. Inputs that are not field elements never verify.
 #[pyfunction]
-fn verify(vk: &VerifyingKey, commitment: &[u8], count: u64, tag: &[u8], proof: &Proof) -> PyResult<bool> {
+fn verify(
+    vk: &VerifyingKey,
+    commitment: &[u8],
+    count: u64,
+    tag: &[u8],
+    proof: &Proof,
+) -> PyResult<bool> {
     let (Ok(commitment), Ok(tag)) = (field_from_be(commitment), field_from_be(tag)) else {
         return Ok(false);
     };
-    groth16::verify(&vk.pvk, &Statement { commitment, count, tag }, &proof.0).map_err(err)
+    groth16::verify(
+        &vk.pvk,
+        &Statement {
+            commitment,
+            count,
+            tag,
+        },
+        &proof.0,
+    )
+    .map_err(err)
 }
 
 /// The Poseidon commitment to a quantised model.
@@ -214,7 +247,11 @@ fn infer(
     biases: Vec<Vec<i64>>,
 ) -> PyResult<(Vec<i64>, Vec<bool>)> {
     let spec = spec_of(spec)?;
-    let test = TestSet { dim, inputs, labels };
+    let test = TestSet {
+        dim,
+        inputs,
+        labels,
+    };
     let trace = inference::infer(&spec, &test, &QuantizedModel { weights, biases }).map_err(err)?;
     Ok((trace.logits, trace.correct))
 }
@@ -231,6 +268,9 @@ fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(infer, m)?)?;
     m.add("ProverError", m.py().get_type::<ProverError>())?;
-    m.add("ActivationOverflowError", m.py().get_type::<ActivationOverflowError>())?;
+    m.add(
+        "ActivationOverflowError",
+        m.py().get_type::<ActivationOverflowError>(),
+    )?;
     Ok(())
 }

@@ -28,7 +28,10 @@ impl ModelSpec {
             return bad("widths needs an input and an output layer".into());
         }
         if self.widths.iter().any(|&w| w == 0 || w > 1 << 16) {
-            return bad(format!("layer widths must be in 1..=65536, got {:?}", self.widths));
+            return bad(format!(
+                "layer widths must be in 1..=65536, got {:?}",
+                self.widths
+            ));
         }
         if self.num_classes() < 2 {
             return bad("the output layer needs at least 2 classes".into());
@@ -41,13 +44,22 @@ impl ModelSpec {
             ));
         }
         if !(1..=8).contains(&self.input_bits) {
-            return bad(format!("input_bits must be in 1..=8, got {}", self.input_bits));
+            return bad(format!(
+                "input_bits must be in 1..=8, got {}",
+                self.input_bits
+            ));
         }
         if !(2..=16).contains(&self.weight_bits) {
-            return bad(format!("weight_bits must be in 2..=16, got {}", self.weight_bits));
+            return bad(format!(
+                "weight_bits must be in 2..=16, got {}",
+                self.weight_bits
+            ));
         }
         if !(2..=32).contains(&self.bias_bits) {
-            return bad(format!("bias_bits must be in 2..=32, got {}", self.bias_bits));
+            return bad(format!(
+                "bias_bits must be in 2..=32, got {}",
+                self.bias_bits
+            ));
         }
         if !(1..=16).contains(&self.act_bits) {
             return bad(format!("act_bits must be in 1..=16, got {}", self.act_bits));
@@ -57,7 +69,9 @@ impl ModelSpec {
         }
         let width = self.slot_width();
         if width > MAX_PACKED_BITS {
-            return bad(format!("output comparisons need {width} bits, more than {MAX_PACKED_BITS}"));
+            return bad(format!(
+                "output comparisons need {width} bits, more than {MAX_PACKED_BITS}"
+            ));
         }
         Ok(())
     }
@@ -85,7 +99,11 @@ impl ModelSpec {
 
     /// Largest absolute value of a layer-`l` input.
     fn input_max(&self, l: usize) -> u128 {
-        let bits = if l == 0 { self.input_bits } else { self.act_bits };
+        let bits = if l == 0 {
+            self.input_bits
+        } else {
+            self.act_bits
+        };
         (1u128 << bits) - 1
     }
 
@@ -140,7 +158,11 @@ impl TestSet {
             return bad("the test set is empty".into());
         }
         if self.dim != spec.input_dim() {
-            return bad(format!("samples have {} inputs, the model {}", self.dim, spec.input_dim()));
+            return bad(format!(
+                "samples have {} inputs, the model {}",
+                self.dim,
+                spec.input_dim()
+            ));
         }
         if self.inputs.len() != self.len() * self.dim {
             return bad(format!(
@@ -152,10 +174,20 @@ impl TestSet {
         }
         let limit = 1u32 << spec.input_bits;
         if let Some(v) = self.inputs.iter().find(|&&v| u32::from(v) >= limit) {
-            return bad(format!("input value {v} needs more than {} bits", spec.input_bits));
+            return bad(format!(
+                "input value {v} needs more than {} bits",
+                spec.input_bits
+            ));
         }
-        if let Some(y) = self.labels.iter().find(|&&y| usize::from(y) >= spec.num_classes()) {
-            return bad(format!("label {y} is not one of {} classes", spec.num_classes()));
+        if let Some(y) = self
+            .labels
+            .iter()
+            .find(|&&y| usize::from(y) >= spec.num_classes())
+        {
+            return bad(format!(
+                "label {y} is not one of {} classes",
+                spec.num_classes()
+            ));
         }
         Ok(())
     }
@@ -204,9 +236,14 @@ impl QuantizedModel {
     /// each with its signed bit width.
     pub fn canonical(&self, spec: &ModelSpec) -> impl Iterator<Item = (i64, u32)> + '_ {
         let (wb, bb) = (spec.weight_bits, spec.bias_bits);
-        self.weights.iter().zip(&self.biases).flat_map(move |(w, b)| {
-            w.iter().map(move |&v| (v, wb)).chain(b.iter().map(move |&v| (v, bb)))
-        })
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .flat_map(move |(w, b)| {
+                w.iter()
+                    .map(move |&v| (v, wb))
+                    .chain(b.iter().map(move |&v| (v, bb)))
+            })
     }
 }
 
@@ -256,12 +293,25 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_parameters() {
-        let spec = ModelSpec { widths: vec![2, 2], shifts: vec![], ..mnist_spec() };
-        let ok = QuantizedModel { weights: vec![vec![-128, 127, 0, 1]], biases: vec![vec![0, 0]] };
+        let spec = ModelSpec {
+            widths: vec![2, 2],
+            shifts: vec![],
+            ..mnist_spec()
+        };
+        let ok = QuantizedModel {
+            weights: vec![vec![-128, 127, 0, 1]],
+            biases: vec![vec![0, 0]],
+        };
         ok.validate(&spec).unwrap();
-        let bad = QuantizedModel { weights: vec![vec![128, 0, 0, 0]], biases: vec![vec![0, 0]] };
+        let bad = QuantizedModel {
+            weights: vec![vec![128, 0, 0, 0]],
+            biases: vec![vec![0, 0]],
+        };
         assert!(matches!(bad.validate(&spec), Err(Error::InvalidModel(_))));
-        let short = QuantizedModel { weights: vec![vec![0; 3]], biases: vec![vec![0, 0]] };
+        let short = QuantizedModel {
+            weights: vec![vec![0; 3]],
+            biases: vec![vec![0, 0]],
+        };
         assert!(short.validate(&spec).is_err());
     }
 }

@@ -29,15 +29,29 @@ fn random_task(rng: &mut impl Rng, spec: &ModelSpec, n: usize) -> TestSet {
     TestSet {
         dim: d,
         inputs: (0..n * d).map(|_| rng.gen_range(0..16)).collect(),
-        labels: (0..n).map(|_| rng.gen_range(0..spec.num_classes() as u8)).collect(),
+        labels: (0..n)
+            .map(|_| rng.gen_range(0..spec.num_classes() as u8))
+            .collect(),
     }
 }
 
 fn random_model(rng: &mut impl Rng, spec: &ModelSpec) -> QuantizedModel {
     let layers = spec.num_layers();
     QuantizedModel {
-        weights: (0..layers).map(|l| (0..spec.weight_count(l)).map(|_| rng.gen_range(-40..40)).collect()).collect(),
-        biases: (0..layers).map(|l| (0..spec.widths[l + 1]).map(|_| rng.gen_range(-50..50)).collect()).collect(),
+        weights: (0..layers)
+            .map(|l| {
+                (0..spec.weight_count(l))
+                    .map(|_| rng.gen_range(-40..40))
+                    .collect()
+            })
+            .collect(),
+        biases: (0..layers)
+            .map(|l| {
+                (0..spec.widths[l + 1])
+                    .map(|_| rng.gen_range(-50..50))
+                    .collect()
+            })
+            .collect(),
     }
 }
 
@@ -52,7 +66,9 @@ fn task_and_model(seed: u64) -> (ModelSpec, TestSet, QuantizedModel) {
     let mut test = test;
     for s in 0..6 {
         let row = &trace.logits[s * 10..(s + 1) * 10];
-        let best = (0..10).max_by_key(|&c| (row[c], std::cmp::Reverse(c))).unwrap();
+        let best = (0..10)
+            .max_by_key(|&c| (row[c], std::cmp::Reverse(c)))
+            .unwrap();
         test.labels[s] = best as u8;
     }
     (spec, test, model)
@@ -61,13 +77,29 @@ fn task_and_model(seed: u64) -> (ModelSpec, TestSet, QuantizedModel) {
 fn honest(spec: &ModelSpec, test: &TestSet, model: &QuantizedModel) -> (Statement, Witness) {
     let salt = Fr::from(99u64);
     let trace = infer(spec, test, model).unwrap();
-    let statement = Statement { commitment: commit(spec, model, salt), count: trace.count(), tag: Fr::from(5u64) };
-    (statement, Witness { model: model.clone(), salt, trace })
+    let statement = Statement {
+        commitment: commit(spec, model, salt),
+        count: trace.count(),
+        tag: Fr::from(5u64),
+    };
+    (
+        statement,
+        Witness {
+            model: model.clone(),
+            salt,
+            trace,
+        },
+    )
 }
 
 fn satisfied(spec: &ModelSpec, test: &TestSet, statement: &Statement, witness: &Witness) -> bool {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    let circuit = AccuracyCircuit { spec, test, statement: Some(statement), witness: Some(witness) };
+    let circuit = AccuracyCircuit {
+        spec,
+        test,
+        statement: Some(statement),
+        witness: Some(witness),
+    };
     circuit.generate_constraints(cs.clone()).unwrap();
     cs.finalize();
     cs.is_satisfied().unwrap()
@@ -85,7 +117,11 @@ fn accepts(tamper: impl FnOnce(&mut Statement, &mut Witness)) -> bool {
 fn the_honest_witness_satisfies_and_counts_right() {
     let (spec, test, model) = task_and_model(1);
     let (statement, _) = honest(&spec, &test, &model);
-    assert!(statement.count >= 6 && statement.count < 12, "count {}", statement.count);
+    assert!(
+        statement.count >= 6 && statement.count < 12,
+        "count {}",
+        statement.count
+    );
     assert!(accepts(|_, _| {}));
 }
 
@@ -106,11 +142,17 @@ fn a_wrong_commitment_is_rejected() {
 fn a_wrong_relu_output_is_rejected() {
     // Find a neuron clamped to zero and claim it fired, then a firing one claimed silent.
     assert!(!accepts(|_, w| {
-        let i = w.trace.activations[0].iter().position(|&a| a == 0).expect("a dead neuron");
+        let i = w.trace.activations[0]
+            .iter()
+            .position(|&a| a == 0)
+            .expect("a dead neuron");
         w.trace.activations[0][i] = 1;
     }));
     assert!(!accepts(|_, w| {
-        let i = w.trace.activations[0].iter().position(|&a| a > 0).expect("a live neuron");
+        let i = w.trace.activations[0]
+            .iter()
+            .position(|&a| a > 0)
+            .expect("a live neuron");
         w.trace.activations[0][i] = 0;
     }));
 }
@@ -119,7 +161,10 @@ fn a_wrong_relu_output_is_rejected() {
 fn a_wrong_requantisation_is_rejected() {
     // Shift one accumulator's decomposition by one quantum (2^k) with a matching activation.
     assert!(!accepts(|_, w| {
-        let i = w.trace.activations[0].iter().position(|&a| a > 0).expect("a live neuron");
+        let i = w.trace.activations[0]
+            .iter()
+            .position(|&a| a > 0)
+            .expect("a live neuron");
         w.trace.shifted[0][i] += 1 << 4;
         w.trace.activations[0][i] += 1;
     }));
@@ -131,9 +176,17 @@ fn a_wrong_requantisation_is_rejected() {
 fn a_wrong_argmax_is_rejected() {
     // Claim that a class beating the label does not beat it.
     assert!(!accepts(|_, w| {
-        let s = w.trace.correct.iter().position(|&c| !c).expect("a wrong sample");
+        let s = w
+            .trace
+            .correct
+            .iter()
+            .position(|&c| !c)
+            .expect("a wrong sample");
         let half = 1i64 << (spec().slot_width() - 1);
-        let slot = w.trace.slots[s].iter().position(|&v| v < half).expect("a winning class");
+        let slot = w.trace.slots[s]
+            .iter()
+            .position(|&v| v < half)
+            .expect("a winning class");
         w.trace.slots[s][slot] += half;
         w.trace.correct[s] = w.trace.slots[s].iter().all(|&v| v >= half);
     }));
@@ -142,12 +195,22 @@ fn a_wrong_argmax_is_rejected() {
 #[test]
 fn a_wrong_match_bit_is_rejected() {
     assert!(!accepts(|st, w| {
-        let s = w.trace.correct.iter().position(|&c| !c).expect("a wrong sample");
+        let s = w
+            .trace
+            .correct
+            .iter()
+            .position(|&c| !c)
+            .expect("a wrong sample");
         w.trace.correct[s] = true;
         st.count += 1;
     }));
     assert!(!accepts(|st, w| {
-        let s = w.trace.correct.iter().position(|&c| c).expect("a right sample");
+        let s = w
+            .trace
+            .correct
+            .iter()
+            .position(|&c| c)
+            .expect("a right sample");
         w.trace.correct[s] = false;
         st.count -= 1;
     }));
@@ -182,7 +245,10 @@ fn groth16_rejects_every_tampered_statement_proof_and_key() {
     // Another model's proof presented with the first model's commitment.
     let other = random_model(&mut rng, &spec);
     let other_proof = prove(&key, &other, Fr::from(12u64), tag, &mut rng).unwrap();
-    let presented = Statement { commitment: st.commitment, ..other_proof.statement };
+    let presented = Statement {
+        commitment: st.commitment,
+        ..other_proof.statement
+    };
     assert!(!verify(&pvk, &presented, &other_proof.proof).unwrap());
 
     // A flipped byte: either not a curve point or a different proof.

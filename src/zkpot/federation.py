@@ -5,12 +5,16 @@ every participant's address and X25519 key. Each round then runs the participant
 phases (see :mod:`zkpot.participant`) against a real ledger (the in-process EVM by
 default, any JSON-RPC node otherwise) and a real content store. With ``proofs=False`` the
 same training and aggregation run as plain FedAvg, with no ledger: the undefended baseline.
+
+``behaviours`` gives chosen participants an adversarial :class:`~zkpot.participant.Behaviour`
+(see :mod:`zkpot.attacks.behaviours`); everything the protocol refuses them is recorded in
+the round result as a :class:`Refusal` naming the layer and the rule.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +32,15 @@ from zkpot.ledger import Ledger
 from zkpot.ledger.errors import LedgerError
 from zkpot.ledger.model import Participant as Registration
 from zkpot.ledger.model import RoundStatus, TaskParams
-from zkpot.participant import DEFAULT_TRAINING, Identity, Participant, Submitted, Training
+from zkpot.participant import (
+    DEFAULT_TRAINING,
+    Abstained,
+    Behaviour,
+    Identity,
+    Participant,
+    Submitted,
+    Training,
+)
 from zkpot.protocol import InvalidSubmission, RoundBlock, Task
 from zkpot.store import ContentStore, LocalStore
 
@@ -38,6 +50,22 @@ Progress = Callable[[str, int, int], None]
 
 def _no_progress(phase: str, done: int, total: int) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something a participant did in a round that the protocol refused.
+
+    ``layer`` is who refused it: ``"ledger"`` (a reverted transaction; ``rule`` is the
+    contract's custom error, e.g. ``InvalidProof``), ``"client"`` (the participant's own
+    software; ``rule`` is the protocol rule it would break) or ``"leader"`` (the leader
+    left the submission out of the aggregate; ``rule`` is its reason).
+    """
+
+    participant: str
+    layer: str
+    rule: str
+    detail: str = ""
 
 
 @dataclass
@@ -57,6 +85,12 @@ class RoundResult:
     global_accuracy: float
     seconds: float
     not_submitted: dict[str, str] = field(default_factory=dict)
+    refusals: list[Refusal] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+
+    def refused(self, participant: str) -> list[Refusal]:
+        """The refusals of one participant in this round."""
+        return [x for x in self.refusals if x.participant == participant]
 
 
 @dataclass
@@ -73,6 +107,7 @@ class FederationResult:
     rounds: list[RoundResult] = field(default_factory=list)
     global_params: list[NDArray[np.float64]] = field(default_factory=list)
     task_id: int = 0
+    behaviours: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -88,6 +123,7 @@ class FederationResult:
             },
             "proofs": self.proofs,
             "seed": self.seed,
+            "behaviours": self.behaviours,
             "participants": {name: self.addresses.get(name, "") for name in self.participants},
             "setup_s": round(self.setup_s, 3),
             "constraints": self.constraints,
@@ -108,6 +144,8 @@ class FederationResult:
                     "seconds": round(r.seconds, 3),
                     "rejected": [vars(x) for x in r.block.rejected] if r.block else [],
                     "not_submitted": r.not_submitted,
+                    "refusals": [vars(x) for x in r.refusals],
+                    "absent": r.absent,
                 }
                 for r in self.rounds
             ],
@@ -128,9 +166,16 @@ class Federation:
         proofs: bool = True,
         training: Training = DEFAULT_TRAINING,
         progress: Progress = _no_progress,
+        behaviours: Mapping[int, Behaviour] | None = None,
+        keys: tuple[proving.ProvingKey, proving.VerifyingKey] | None = None,
     ) -> None:
+        """``behaviours`` maps participant indices to non-honest behaviours; ``keys`` reuses
+        a proving and verifying key already set up for ``task``'s circuit."""
         if participants < 1:
             raise ValueError("a federation needs at least one participant")
+        behaviours = dict(behaviours or {})
+        if any(not 0 <= i < participants for i in behaviours):
+            raise ValueError(f"behaviour indices must lie in [0, {participants})")
         self.task = task
         self.seed = seed
         self.proofs = proofs
@@ -152,11 +197,13 @@ class Federation:
                 task,
                 seed,
                 training,
+                behaviours.get(i),
             )
             for i, idx in enumerate(parts)
         ]
         self._ledger = ledger
         self._store = store
+        self._keys = keys
 
     @property
     def ledger(self) -> Ledger:
@@ -183,10 +230,17 @@ class Federation:
     # ------------------------------------------------------------------ the run
 
     def run(self) -> FederationResult:
-        return self._run_zkpot() if self.proofs else self._run_plain()
+        result = self._run_zkpot() if self.proofs else self._run_plain()
+        result.behaviours = {
+            p.name: p.behaviour.name for p in self.participants if p.behaviour.name != "honest"
+        }
+        return result
 
     def _run_plain(self) -> FederationResult:
-        """Plain FedAvg over the same partitions and training: no proofs, no ledger."""
+        """Plain FedAvg over the same partitions and training: no proofs, no ledger.
+
+        The server averages whatever model each participant hands it (for an adversary,
+        the one its behaviour hands the leader)."""
         result = FederationResult(
             self.task, [p.name for p in self.participants], {}, False, self.seed, 0.0, 0
         )
@@ -194,36 +248,28 @@ class Federation:
         n = len(self.participants)
         for r in range(self.task.rounds):
             t0 = time.perf_counter()
-            models, weights = [], []
+            models, weights, absent = [], [], []
             for i, p in enumerate(self.participants):
                 self.progress(f"round {r}: train", i, n)
-                models.append(p.train(r, params).get_params())
+                if not p.behaviour.takes_part(p, r):
+                    absent.append(p.name)
+                    continue
+                p.train(r, params)
+                models.append(p.behaviour.handed_model(p, r).get_params())
                 weights.append(p.num_samples)
             self.progress(f"round {r}: train", n, n)
             params = fedavg(models, weights)
-            result.rounds.append(
-                RoundResult(
-                    r,
-                    None,
-                    "",
-                    {},
-                    {},
-                    {},
-                    {},
-                    {},
-                    {},
-                    0,
-                    self.evaluate(params),
-                    time.perf_counter() - t0,
-                )
-            )
+            rr = RoundResult(r, None, "", {}, {}, {}, {}, {}, {}, 0, 0.0, 0.0, absent=absent)
+            rr.global_accuracy = self.evaluate(params)
+            rr.seconds = time.perf_counter() - t0
+            result.rounds.append(rr)
         result.global_params = params
         return result
 
     def _setup(self) -> tuple[proving.ProvingKey, proving.VerifyingKey, int, LocalAccount, float]:
         self.progress("setup", 0, 1)
         t = time.perf_counter()
-        pk, vk = proving.setup(self.task.circuit)
+        pk, vk = self._keys if self._keys is not None else proving.setup(self.task.circuit)
         setup_s = time.perf_counter() - t
         ledger, store = self.ledger, self.store
         publisher = ledger.new_account()
@@ -263,6 +309,7 @@ class Federation:
             task_id=task_id,
         )
         by_address = {p.address: p for p in self.participants}
+        name_of = {p.address: p.name for p in self.participants}
         registry = {p.address: p.identity.keys.public for p in self.participants}
         order = [p.address for p in self.participants]
         on_chain = ledger.task(task_id)
@@ -273,11 +320,17 @@ class Federation:
             rr = RoundResult(r, None, "", {}, {}, {}, {}, {}, {}, 0, 0.0, 0.0)
             for i, p in enumerate(self.participants):
                 self.progress(f"round {r}: train, prove, submit", i, n)
+                if not p.behaviour.takes_part(p, r):
+                    rr.absent.append(p.name)
+                    continue
                 p.train(r, p.read_global(store, cid, commitment))
                 try:
                     done = p.prove_and_submit(ledger, store, pk, task_id, r)
-                except (InvalidSubmission, LedgerError) as exc:
+                except (InvalidSubmission, LedgerError, Abstained) as exc:
                     rr.not_submitted[p.name] = str(exc)
+                    if not isinstance(exc, Abstained):
+                        layer = "client" if isinstance(exc, InvalidSubmission) else "ledger"
+                        rr.refusals.append(Refusal(p.name, layer, type(exc).__name__, str(exc)))
                     continue
                 rr.counts[p.name] = done.count
                 rr.local_accuracy[p.name] = done.local_accuracy
@@ -296,7 +349,17 @@ class Federation:
                     rr.handover_gas[p.name] = p.hand_over(
                         ledger, task_id, r, leader.identity.keys.public
                     )
+            for p in self.participants:
+                if p is not leader and p.name not in rr.absent:
+                    try:
+                        p.behaviour.not_leading(p, ledger, task_id, r)
+                    except LedgerError as exc:
+                        rr.refusals.append(Refusal(p.name, "ledger", type(exc).__name__, str(exc)))
             block, _, rr.propose_gas = leader.lead(ledger, store, task_id, r, registry, order)
+            rr.refusals.extend(
+                Refusal(name_of.get(x.submitter, x.submitter), "leader", x.reason)
+                for x in block.rejected
+            )
             self.progress(f"round {r}: hand over, aggregate", 1, 1)
             rr.block = block
             cid, commitment = block.global_cid, block.global_commitment

@@ -10,6 +10,11 @@ package, checks it against the on-chain commitment, aggregates the verified mode
 
 The same methods serve a single-process federation and separate processes: all state
 that crosses participants goes through the ledger and the content store.
+
+Every decision a participant takes is asked of its :class:`Behaviour`: what to train on,
+which model to hand the leader, what to claim on chain, which key to hand over, how to
+aggregate when leading. The base class is the honest protocol; the adversaries of
+:mod:`zkpot.attacks.behaviours` override the steps they deviate in.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from zkpot.exchange import (
     seal_global,
     seal_package,
 )
+from zkpot.learning.dp import DPConfig, train_dp_sgd
 from zkpot.learning.fedavg import fedavg
 from zkpot.learning.model import MLP, train_sgd
-from zkpot.learning.quantize import quantize
+from zkpot.learning.quantize import QuantizedModel, quantize
 from zkpot.ledger import Ledger
 from zkpot.protocol import BelowThreshold, Rejection, RoundBlock, Task
 from zkpot.store import ContentStore, StoreError
@@ -46,12 +52,13 @@ from zkpot.store.sealed import KeyPair, SealError, generate_keypair, seal, unsea
 
 @dataclass(frozen=True)
 class Training:
-    """Local training per round."""
+    """Local training per round (DP-SGD when ``dp`` is set, see :mod:`zkpot.learning.dp`)."""
 
     epochs: int = 1
     lr: float = 0.05
     batch_size: int = 64
     momentum: float = 0.9
+    dp: DPConfig | None = None
 
 
 DEFAULT_TRAINING = Training()
@@ -88,6 +95,104 @@ class Submitted:
     key: bytes = field(repr=False)
 
 
+class Abstained(Exception):
+    """The participant's behaviour chose not to submit in this round (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a submission asserts on chain: a commitment, a count, the proof's eight EVM
+    words and the CID of the encrypted model package."""
+
+    commitment: int
+    count: int
+    proof: tuple[int, ...]
+    model_cid: str
+
+
+@dataclass(frozen=True)
+class SubmissionContext:
+    """What a participant has at hand when it decides what to submit."""
+
+    ledger: Ledger
+    task_id: int
+    round: int
+    tag: int
+    model: QuantizedModel
+    salt: int
+
+
+@dataclass(frozen=True, eq=False)
+class Contribution:
+    """A model the leader opened and checked against its commitment, ready to aggregate."""
+
+    address: str
+    params: list[NDArray[np.float64]]
+    num_samples: int
+
+
+#: The leader's reasons for leaving a submission out of the aggregate.
+NO_KEY = "no key was handed over"
+COMMITMENT_MISMATCH = "the model does not open its commitment"
+
+
+class Behaviour:
+    """The decisions a participant takes in a round. This base class is the honest protocol.
+
+    An adversary overrides the steps it deviates in; the participant consults its
+    behaviour when it trains, submits, hands over its key and leads, and the federation
+    asks it whether it takes part in a round and what it does while another participant
+    leads.
+    """
+
+    #: A short name for tables and results.
+    name: str = "honest"
+    #: An honest client does not pay for a submission the ledger would reject for its count.
+    checks_threshold: bool = True
+
+    def takes_part(self, p: Participant, round: int) -> bool:
+        """Whether ``p`` trains and submits at all this round."""
+        return True
+
+    def training_data(
+        self, p: Participant, round: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
+        """The samples to train on, from the global model; ``None`` keeps the global model."""
+        return p.x, p.y
+
+    def handed_model(self, p: Participant, round: int) -> MLP:
+        """The model put into the package for the leader: the one that was proven."""
+        return p.model
+
+    def claim(self, p: Participant, honest: Claim, ctx: SubmissionContext) -> Claim | None:
+        """What to submit, given the honest claim; ``None`` submits nothing."""
+        return honest
+
+    def handed_key(self, p: Participant, round: int, key: bytes) -> bytes | None:
+        """The package key to hand the leader; ``None`` withholds it."""
+        return key
+
+    def not_leading(self, p: Participant, ledger: Ledger, task_id: int, round: int) -> None:
+        """What ``p`` does while another participant leads (raises a ledger error if it
+        tries something the contract refuses)."""
+        return None
+
+    def aggregate(
+        self,
+        p: Participant,
+        round: int,
+        contributions: Sequence[Contribution],
+        rejected: Sequence[Rejection],
+    ) -> tuple[list[NDArray[np.float64]], list[str], list[Rejection]]:
+        """The leader's aggregate: FedAvg weighted by sample count over every contribution.
+        Returns the global parameters, the accepted addresses and the rejections."""
+        params = fedavg([c.params for c in contributions], [c.num_samples for c in contributions])
+        return params, [c.address for c in contributions], list(rejected)
+
+
+HONEST = Behaviour()
+
+
 class Participant:
     """A participant: its identity, its private data and its current model."""
 
@@ -101,6 +206,7 @@ class Participant:
         task: Task,
         seed: int,
         training: Training = DEFAULT_TRAINING,
+        behaviour: Behaviour | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -109,6 +215,7 @@ class Participant:
         self.task = task
         self.seed = seed
         self.training = training
+        self.behaviour = behaviour or HONEST
         self.model = MLP(task.spec.widths, np.random.default_rng([seed, 1, index]))
         self.submitted: dict[int, Submitted] = {}
 
@@ -123,14 +230,32 @@ class Participant:
     # ------------------------------------------------------------- phase 1: prove, submit
 
     def train(self, round: int, global_params: Sequence[NDArray[np.float64]]) -> MLP:
-        """Local SGD from the global model, reproducible from (seed, participant, round)."""
+        """Local SGD from the global model, reproducible from (seed, participant, round).
+
+        An honest participant trains on its own samples (its behaviour says which)."""
         self.model.set_params([np.array(p) for p in global_params])
-        rng = np.random.default_rng([self.seed, 2, self.index, round])
-        t = self.training
-        train_sgd(
-            self.model, self.x, self.y, t.epochs, t.lr, t.batch_size, rng, momentum=t.momentum
-        )
+        data = self.behaviour.training_data(self, round)
+        if data is not None:
+            self.fit(self.model, data[0], data[1], round)
         return self.model
+
+    def fit(
+        self,
+        model: MLP,
+        x: NDArray[np.float64],
+        y: NDArray[np.int64],
+        round: int,
+        stream: int = 2,
+    ) -> None:
+        """This participant's training settings applied to ``model`` on ``(x, y)``: SGD, or
+        DP-SGD when ``training.dp`` is set; the randomness comes from (seed, stream,
+        participant, round)."""
+        rng = np.random.default_rng([self.seed, stream, self.index, round])
+        t = self.training
+        if t.dp is None:
+            train_sgd(model, x, y, t.epochs, t.lr, t.batch_size, rng, momentum=t.momentum)
+        else:
+            train_dp_sgd(model, x, y, t.epochs, t.lr, t.batch_size, rng, t.dp, t.momentum)
 
     def prove_and_submit(
         self,
@@ -140,36 +265,49 @@ class Participant:
         task_id: int,
         round: int,
     ) -> Submitted:
-        """Quantise, commit with a fresh salt, prove, store the encrypted package, submit."""
+        """Quantise, commit with a fresh salt, prove, store the encrypted package, submit.
+
+        Raises :class:`Abstained` if the behaviour submits nothing, the protocol's
+        ``BelowThreshold`` if an honest client's count cannot pass, and the ledger's error
+        if the contract rejects the submission."""
         qmodel = quantize(self.model, self.task.spec, self.task.test_x)
         salt = proving.new_salt()
         tag = ledger.binding_tag(task_id, round, self.address)
         t = time.perf_counter()
         proven = proving.prove(pk, qmodel, salt, tag)
         prove_s = time.perf_counter() - t
-        if proven.count < self.task.min_count:
+        if self.behaviour.checks_threshold and proven.count < self.task.min_count:
             # An honest client does not pay for a transaction the ledger would reject.
             raise BelowThreshold(
                 f"proven count {proven.count} is below the threshold {self.task.min_count}"
             )
-        key, ciphertext = seal_package(ModelPackage(qmodel, salt, self.num_samples))
+        handed = self.behaviour.handed_model(self, round)
+        packaged = (
+            qmodel if handed is self.model else quantize(handed, self.task.spec, self.task.test_x)
+        )
+        key, ciphertext = seal_package(ModelPackage(packaged, salt, self.num_samples))
         cid = store.put(ciphertext)
+        honest = Claim(proven.commitment, proven.count, tuple(proven.proof.to_evm()), cid)
+        context = SubmissionContext(ledger, task_id, round, tag, qmodel, salt)
+        claim = self.behaviour.claim(self, honest, context)
+        if claim is None:
+            raise Abstained(f"{self.behaviour.name}: nothing to submit in round {round}")
         tx = ledger.submit(
             self.identity.account,
             task_id,
             round,
-            proven.commitment,
-            proven.count,
-            cid,
-            proven.proof.to_evm(),
+            claim.commitment,
+            claim.count,
+            claim.model_cid,
+            claim.proof,
         )
         local = self.model.accuracy(self.task.test_x / 255.0, self.task.test_y)
         done = Submitted(
-            proven.count,
-            proven.commitment,
+            claim.count,
+            claim.commitment,
             tag,
             proven.proof.to_bytes(),
-            cid,
+            claim.model_cid,
             prove_s,
             tx.gas_used,
             local,
@@ -181,8 +319,12 @@ class Participant:
     # ------------------------------------------------------------- phase 2: hand over
 
     def hand_over(self, ledger: Ledger, task_id: int, round: int, leader_key: bytes) -> int:
-        """Seal this round's package key to the leader; returns the gas used."""
-        sealed = seal(self.submitted[round].key, leader_key)
+        """Seal this round's package key to the leader; returns the gas used (0 if the
+        behaviour withholds the key)."""
+        key = self.behaviour.handed_key(self, round, self.submitted[round].key)
+        if key is None:
+            return 0
+        sealed = seal(key, leader_key)
         return ledger.hand_over(self.identity.account, task_id, round, sealed).gas_used
 
     # ------------------------------------------------------------- the leader's duty
@@ -207,9 +349,8 @@ class Participant:
             for a, k in ledger.handovers(task_id, round).items()
         }
         keys[self.address] = self.submitted[round].key
-        accepted: list[str] = []
+        contributions: list[Contribution] = []
         rejected: list[Rejection] = []
-        models, weights = [], []
         for address in order:
             on_chain = ledger.submission(task_id, round, address)
             if on_chain is None:
@@ -220,12 +361,12 @@ class Participant:
                 rejected.append(Rejection(address, str(exc)))
                 continue
             if proving.commit(package.model, package.salt) != on_chain.commitment:
-                rejected.append(Rejection(address, "the model does not open its commitment"))
+                rejected.append(Rejection(address, COMMITMENT_MISMATCH))
                 continue
-            accepted.append(address)
-            models.append(package.model.dequantize())
-            weights.append(package.num_samples)
-        params = fedavg(models, weights)
+            contributions.append(
+                Contribution(address, package.model.dequantize(), package.num_samples)
+            )
+        params, accepted, rejected = self.behaviour.aggregate(self, round, contributions, rejected)
         blob = params_to_bytes(params)
         cid = store.put(seal_global(blob, registry))
         head = ledger.head(task_id)
@@ -265,7 +406,7 @@ class Participant:
         address: str,
     ) -> ModelPackage:
         if key is None:
-            raise ExchangeError("no key was handed over")
+            raise ExchangeError(NO_KEY)
         cid = ledger.model_cid(task_id, round, address)
         return open_package(key, store.get(cid))
 

@@ -21,13 +21,18 @@ pub fn slot_signs(
     width: u32,
     slots: usize,
 ) -> Result<Vec<(Variable, Option<bool>)>, SynthesisError> {
-    let bit_values: Option<Vec<bool>> = slot_values
-        .map(|vs| vs.iter().flat_map(|&v| bits_of(v as u128, width)).collect());
+    let bit_values: Option<Vec<bool>> =
+        slot_values.map(|vs| vs.iter().flat_map(|&v| bits_of(v as u128, width)).collect());
     let bits = alloc_bits(cs, bit_values.as_deref(), width * slots as u32)?;
     enforce_decomposition(cs, word, &bits)?;
     let w = width as usize;
     Ok((0..slots)
-        .map(|i| (bits[i * w + w - 1], bit_values.as_ref().map(|b| b[i * w + w - 1])))
+        .map(|i| {
+            (
+                bits[i * w + w - 1],
+                bit_values.as_ref().map(|b| b[i * w + w - 1]),
+            )
+        })
         .collect())
 }
 
@@ -66,7 +71,7 @@ mod tests {
         let half = 1i64 << (W - 1);
         let mut word = LinearCombination::zero();
         for (i, d) in gaps.iter().enumerate() {
-            word = word + (fr(d + half) * pow2(W * i as u32), Variable::One);
+            word += (fr(d + half) * pow2(W * i as u32), Variable::One);
         }
         let signs = slot_signs(&cs, word, Some(slots), W, gaps.len()).unwrap();
         all(&cs, &signs, Some(claimed)).unwrap();

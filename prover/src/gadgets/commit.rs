@@ -22,13 +22,17 @@ pub fn enforce_commitment(
     commitment_value: Option<Fr>,
 ) -> Result<(), SynthesisError> {
     let values = bit_values.map(pack);
-    let mut input = vec![FpVar::Constant(Fr::from(bits.chunks(WORD_BITS).len() as u64))];
+    let mut input = vec![FpVar::Constant(Fr::from(
+        bits.chunks(WORD_BITS).len() as u64
+    ))];
     for (i, chunk) in bits.chunks(WORD_BITS).enumerate() {
         let word = cs.new_lc(recompose(chunk, 0, chunk.len()))?;
         let value = values.as_ref().map(|v| v[i]);
         input.push(FpVar::Var(AllocatedFp::new(value, word, cs.clone())));
     }
-    input.push(FpVar::new_witness(cs.clone(), || salt.ok_or(SynthesisError::AssignmentMissing))?);
+    input.push(FpVar::new_witness(cs.clone(), || {
+        salt.ok_or(SynthesisError::AssignmentMissing)
+    })?);
     let mut sponge = PoseidonSpongeVar::new(cs.clone(), poseidon_config());
     sponge.absorb(&input)?;
     let out = sponge.squeeze_field_elements(1)?;

@@ -18,7 +18,9 @@ pub fn pow2(i: u32) -> Fr {
     static TABLE: OnceLock<Vec<Fr>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let two = Fr::from(2u64);
-        std::iter::successors(Some(Fr::one()), |p| Some(*p * two)).take(256).collect()
+        std::iter::successors(Some(Fr::one()), |p| Some(*p * two))
+            .take(256)
+            .collect()
     })[i as usize]
 }
 
@@ -33,7 +35,10 @@ pub fn fr(v: i64) -> Fr {
 }
 
 /// Allocates a private wire whose value is known when proving and absent in setup.
-pub fn witness(cs: &ConstraintSystemRef<Fr>, value: Option<Fr>) -> Result<Variable, SynthesisError> {
+pub fn witness(
+    cs: &ConstraintSystemRef<Fr>,
+    value: Option<Fr>,
+) -> Result<Variable, SynthesisError> {
     cs.new_witness_variable(|| value.ok_or(SynthesisError::AssignmentMissing))
 }
 

@@ -41,7 +41,11 @@ pub fn enforce_decomposition(
     value: LinearCombination<Fr>,
     bits: &[Variable],
 ) -> Result<(), SynthesisError> {
-    cs.enforce_constraint(value - recompose(bits, 0, bits.len()), lc!() + Variable::One, lc!())
+    cs.enforce_constraint(
+        value - recompose(bits, 0, bits.len()),
+        lc!() + Variable::One,
+        lc!(),
+    )
 }
 
 /// A signed parameter `v` in `[-2^(n-1), 2^(n-1))`: returns its wire and the `n` bits of
@@ -72,7 +76,8 @@ mod tests {
         // Hand-made bad witness: a "bit" equal to 2.
         let cs = ConstraintSystem::<Fr>::new_ref();
         let b = witness(&cs, Some(Fr::from(2u64))).unwrap();
-        cs.enforce_constraint(lc!() + b, lc!() + b - Variable::One, lc!()).unwrap();
+        cs.enforce_constraint(lc!() + b, lc!() + b - Variable::One, lc!())
+            .unwrap();
         assert!(!cs.is_satisfied().unwrap());
         drop(bits);
     }

@@ -59,12 +59,16 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
 
     submits = []
     for account in accounts:
-        proven = prover.prove(ledger.binding_tag(task, 0, account.address))
+        tag = ledger.binding_tag(task, 0, account.address)
+        proven = prover.prove(tag)
         submits.append(
             ledger.submit(
                 account, task, 0, proven.commitment, proven.count, SAMPLE_CID, proven.proof.to_evm()
             )
         )
+    verify_gas = ledger.verify_proof_gas(
+        verifier, proven.proof.to_evm(), [proven.commitment, proven.count, tag]
+    )
     leader = ledger.leader_of(task, 0)
     leader_account = next(a for a in accounts if a.address == leader.address)
     proposal = ledger.propose_block(
@@ -96,6 +100,7 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
             "submit": {"min": min(submit_gas), "max": max(submit_gas), "mean": mean(submit_gas)},
             "propose_block": proposal.tx.gas_used,
         },
+        "verify_proof_gas": verify_gas,
         "submit_gas_budget": SUBMIT_GAS_BUDGET,
         "submit_within_budget": max(submit_gas) <= SUBMIT_GAS_BUDGET,
         "calldata_bytes_per_submission": submits[0].calldata_size,

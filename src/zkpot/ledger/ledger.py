@@ -219,6 +219,20 @@ class Ledger:
         )
         return bool(self._view(contract.functions.verifyProof(proof, values)))
 
+    def verify_proof_gas(
+        self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]
+    ) -> int:
+        """Gas of a transaction that only calls ``verifyProof`` (the bare verification
+        cost, intrinsic gas included), sent from the development account."""
+        address = checksum(verifier, "verifier")
+        proof = words("proof_words", proof_words, PROOF_WORDS, 2**256)
+        values = words("inputs", inputs, 3, 2**256)
+        contract = self.w3.eth.contract(
+            address=address, abi=load_artifact("Groth16Verifier")["abi"]
+        )
+        data = contract.encode_abi("verifyProof", args=[proof, values])
+        return self._send(None, address, bytes.fromhex(data[2:]), SUBMIT_GAS).gas_used
+
     # ------------------------------------------------------------------ protocol
 
     def register_task(self, publisher: LocalAccount, params: TaskParams) -> int:

@@ -1,0 +1,294 @@
+"""Publishing a task and loading it back: the task manifest and the task file.
+
+The ledger holds what consensus needs (verifier address, test-set hash and CID, model-spec
+hash, threshold, rounds, window, initial model, registry). A participant on another
+machine needs more: the proving key (tens of MB), the model spec itself and the data set
+the task is about. The publisher puts these in the content store and describes them in a
+**task manifest**, a small JSON object in the store too (``format: zkpot-task/v1``)::
+
+    {"format": "zkpot-task/v1", "name": …, "dataset": "digits", "spec": {…ModelSpec…},
+     "threshold": 0.3, "rounds": 3, "window": 600, "test_samples": 64, "seed": 3,
+     "test_set_cid": …, "test_set_hash": …, "model_spec_hash": …,
+     "proving_key_cid": …, "verifying_key_cid": …, "verifier": "0x…", "constraints": …}
+
+The contract has no field for the manifest's CID, so the publisher hands it out with a
+**task file** (``format: zkpot-task-ref/v1``): chain id, ZKPoT contract address, task id
+and manifest CID. Nothing in it is secret. Whoever loads a task checks the manifest
+against the chain (:func:`load_task`): the test set fetched by its on-chain CID must hash
+to the on-chain test-set hash, the spec to the on-chain spec hash, the threshold, rounds
+and window must match, the verifier must be the task's, and the proving key's verifying
+key must be the one built into that verifier contract. A wrong or tampered manifest is
+therefore refused before any proof is made; the store checks every object against its CID.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from eth_account.signers.local import LocalAccount
+from numpy.typing import NDArray
+
+from zkpot import proving
+from zkpot.exchange import global_commitment, params_to_bytes, seal_global
+from zkpot.learning.model import MLP
+from zkpot.learning.quantize import ModelSpec
+from zkpot.ledger import Ledger, TaskParams
+from zkpot.ledger import Task as ChainTask
+from zkpot.ledger.model import Participant as Registration
+from zkpot.ledger.model import checksum
+from zkpot.protocol import Task
+from zkpot.store import ContentStore
+
+MANIFEST_FORMAT = "zkpot-task/v1"
+TASK_FILE_FORMAT = "zkpot-task-ref/v1"
+
+#: progress(step): called before each step of publishing, for a status line.
+Step = Callable[[str], None]
+
+
+class ManifestError(ValueError):
+    """A task file or manifest is malformed, or disagrees with the chain."""
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Where a task lives: chain, ZKPoT contract, task id, and its manifest's CID."""
+
+    chain_id: int
+    zkpot: str
+    task_id: int
+    manifest: str
+
+    def to_json(self) -> str:
+        doc = {"format": TASK_FILE_FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
+        return json.dumps(doc, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "task file") -> TaskRef:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{source}: not JSON ({exc})") from exc
+        if not isinstance(doc, dict) or doc.get("format") != TASK_FILE_FORMAT:
+            raise ManifestError(f"{source}: not a {TASK_FILE_FORMAT} document")
+        try:
+            return cls(
+                chain_id=int(doc["chain_id"]),
+                zkpot=checksum(doc["zkpot"], "zkpot"),
+                task_id=int(doc["task_id"]),
+                manifest=str(doc["manifest"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"{source}: malformed ({exc})") from exc
+
+    def write(self, path: Path) -> None:
+        """Write the task file (replaced atomically if it exists)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> TaskRef:
+        try:
+            return cls.from_json(Path(path).read_text(), str(path))
+        except OSError as exc:
+            raise ManifestError(f"cannot read task file {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TaskManifest:
+    """What a participant fetches to take part: see the module docstring."""
+
+    name: str
+    dataset: str
+    spec: ModelSpec
+    threshold: float
+    rounds: int
+    window: int
+    test_samples: int
+    seed: int
+    test_set_cid: str
+    test_set_hash: str
+    model_spec_hash: str
+    proving_key_cid: str
+    verifying_key_cid: str
+    verifier: str
+    constraints: int
+
+    def to_bytes(self) -> bytes:
+        doc: dict[str, Any] = {"format": MANIFEST_FORMAT}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            doc[f.name] = value.to_dict() if isinstance(value, ModelSpec) else value
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TaskManifest:
+        try:
+            doc = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"the manifest is not JSON: {exc}") from exc
+        if not isinstance(doc, dict) or doc.pop("format", None) != MANIFEST_FORMAT:
+            raise ManifestError(f"not a {MANIFEST_FORMAT} manifest")
+        expected = {f.name for f in fields(cls)}
+        if set(doc) != expected:
+            raise ManifestError(f"a manifest has exactly the keys {sorted(expected)}")
+        try:
+            doc["spec"] = ModelSpec.from_dict(doc["spec"])
+        except ValueError as exc:
+            raise ManifestError(f"the manifest's model spec is invalid: {exc}") from exc
+        manifest = cls(**doc)
+        for name in ("rounds", "window", "test_samples", "seed", "constraints"):
+            value = getattr(manifest, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ManifestError(f"manifest field {name} must be a non-negative integer")
+        return manifest
+
+
+def initial_params(widths: Sequence[int], seed: int) -> list[NDArray[np.float64]]:
+    """The initial global model of a task: the same as ``Federation.initial_params``."""
+    return MLP(tuple(widths), np.random.default_rng([seed, 0])).get_params()
+
+
+@dataclass(frozen=True)
+class Published:
+    """A registered task: its reference, its manifest and the setup's figures."""
+
+    ref: TaskRef
+    manifest: TaskManifest
+    setup_s: float
+
+
+def publish_task(
+    ledger: Ledger,
+    store: ContentStore,
+    publisher: LocalAccount,
+    task: Task,
+    registrations: Sequence[Registration],
+    seed: int,
+    step: Step = lambda _: None,
+) -> Published:
+    """Set up the circuit, deploy its verifier, store the task's objects, register the task.
+
+    ``registrations`` are the participants in registration order; ``seed`` selected the
+    public test set (``Task.create``) and draws the initial model. The proving key,
+    verifying key, test set, initial model (sealed to every participant) and manifest go
+    to ``store``; the manifest is stored before the task is registered, so it is there as
+    soon as the task is visible on chain.
+    """
+    step("setup of the circuit")
+    t = time.perf_counter()
+    pk, vk = proving.setup(task.circuit)
+    setup_s = time.perf_counter() - t
+    step("deploying the verifier")
+    verifier = ledger.deploy_verifier(vk.to_evm(), publisher)
+    step("storing the proving key, verifying key, test set and initial model")
+    pk_cid = store.put(pk.to_bytes())
+    vk_cid = store.put(vk.to_bytes())
+    test_cid = store.put(task.test_set_bytes())
+    initial = params_to_bytes(initial_params(task.spec.widths, seed))
+    registry = {r.address: r.x25519_key for r in registrations}
+    initial_cid = store.put(seal_global(initial, registry))
+    manifest = TaskManifest(
+        name=task.name,
+        dataset=task.dataset,
+        spec=task.spec,
+        threshold=task.threshold,
+        rounds=task.rounds,
+        window=task.window_s,
+        test_samples=task.num_samples,
+        seed=seed,
+        test_set_cid=test_cid,
+        test_set_hash=task.test_set_hash.hex(),
+        model_spec_hash=task.model_spec_hash.hex(),
+        proving_key_cid=pk_cid,
+        verifying_key_cid=vk_cid,
+        verifier=verifier,
+        constraints=pk.num_constraints,
+    )
+    manifest_cid = store.put(manifest.to_bytes())
+    step("registering the task")
+    params = TaskParams(
+        verifier=verifier,
+        test_set_hash=task.test_set_hash,
+        test_set_cid=test_cid,
+        model_spec_hash=task.model_spec_hash,
+        min_count=task.min_count,
+        num_samples=task.num_samples,
+        rounds=task.rounds,
+        window=task.window_s,
+        initial_commitment=global_commitment(initial),
+        initial_cid=initial_cid,
+        participants=tuple(registrations),
+    )
+    task_id = ledger.register_task(publisher, params)
+    ref = TaskRef(ledger.chain_id, ledger.address, task_id, manifest_cid)
+    return Published(ref, manifest, setup_s)
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task as a participant holds it, every part checked against the chain."""
+
+    ref: TaskRef
+    manifest: TaskManifest
+    task: Task
+    chain: ChainTask
+    pk: proving.ProvingKey
+    vk: proving.VerifyingKey
+
+
+def load_task(ledger: Ledger, store: ContentStore, ref: TaskRef) -> LoadedTask:
+    """Fetch a task's manifest, test set and proving key; check them against the chain."""
+    if ledger.chain_id != ref.chain_id:
+        raise ManifestError(f"the task is on chain {ref.chain_id}, the node on {ledger.chain_id}")
+    if ledger.address != ref.zkpot:
+        raise ManifestError(f"the task is on ZKPoT {ref.zkpot}, the client uses {ledger.address}")
+    chain = ledger.task(ref.task_id)
+    manifest = TaskManifest.from_bytes(store.get(ref.manifest))
+    if manifest.test_set_cid != chain.test_set_cid:
+        raise ManifestError("the manifest's test set is not the task's")
+    try:
+        with np.load(BytesIO(store.get(chain.test_set_cid)), allow_pickle=False) as npz:
+            test_x, test_y = npz["x"], npz["y"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ManifestError(f"the task's test set does not parse: {exc}") from exc
+    task = Task(
+        name=manifest.name,
+        dataset=manifest.dataset,
+        spec=manifest.spec,
+        test_x=test_x,
+        test_y=test_y,
+        threshold=manifest.threshold,
+        rounds=manifest.rounds,
+        window_s=manifest.window,
+    )
+    checks = [
+        ("test-set hash", task.test_set_hash, chain.test_set_hash),
+        ("model-spec hash", task.model_spec_hash, chain.model_spec_hash),
+        ("number of test samples", task.num_samples, chain.num_samples),
+        ("threshold", task.min_count, chain.min_count),
+        ("rounds", task.rounds, chain.rounds),
+        ("window", task.window_s, chain.window),
+        ("verifier", manifest.verifier, chain.verifier),
+    ]
+    for what, ours, theirs in checks:
+        if ours != theirs:
+            raise ManifestError(f"the manifest's {what} differs from the chain's")
+    pk = proving.ProvingKey.from_bytes(store.get(manifest.proving_key_cid))
+    vk = pk.verifying_key()
+    if proving.VerifyingKey.from_bytes(store.get(manifest.verifying_key_cid)) != vk:
+        raise ManifestError("the stored verifying key is not the proving key's")
+    # Groth16Verifier keeps its key in immutables: the 22 words sit verbatim in its code.
+    code = bytes(ledger.w3.eth.get_code(chain.verifier))
+    if not all(w.to_bytes(32, "big") in code for w in vk.to_evm()):
+        raise ManifestError("the proving key does not belong to the task's verifier contract")
+    return LoadedTask(ref, manifest, task, chain, pk, vk)

@@ -1,0 +1,265 @@
+"""A participant node's durable state: one SQLite file, changed only in transactions.
+
+The chain is the authority on what happened; the state file keeps what the chain cannot
+give back after a crash — above all the secrets of the current submission (its salt and
+package key), without which a submitted model can neither be handed to the leader nor
+aggregated, and the identity the node acts as.
+
+Tables:
+
+- ``meta(key, value)``: the identity (Ethereum and X25519 private keys, as in a key file),
+  and the task the file is bound to (its task file: chain id, ZKPoT address, task id,
+  manifest CID). A state file serves one identity in one task; binding it to another is
+  refused, and a restarted node needs neither its key file nor its task file.
+- ``rounds``: one row per round this node worked on, with its ``stage``:
+
+  ========== ==================================================================
+  trained    local training done; ``params`` holds the local model
+  prepared   proof made, package sealed and stored; salt, package key, proof,
+             commitment, count, CID recorded *before* the transaction is sent
+  submitted  the ZKPoT transaction is on chain
+  handed_over the package key was handed to the round's leader
+  proposed   this node led the round and its block is on chain
+  skipped    no submission this round (``note`` says why)
+  done       the round's block is on chain and this node has read it
+  ========== ==================================================================
+
+Every change is one ``BEGIN IMMEDIATE … COMMIT`` transaction in WAL mode with
+``synchronous=FULL``: after a crash a row is in its old stage or its new one, never in
+between. Stages only move forward (``skipped`` and ``done`` included); a change that
+would move one back raises :class:`StateError`. The file is created with mode 0600 since
+it holds private keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from zkpot.node.keys import identity_from_json, identity_to_json
+from zkpot.node.manifest import TaskRef
+from zkpot.participant import Identity
+
+SCHEMA_VERSION = 1
+
+
+class StateError(RuntimeError):
+    """The state file is bound to another identity or task, or a stage would go back."""
+
+
+class Stage(StrEnum):
+    """How far a node got in one round (see the module docstring)."""
+
+    TRAINED = "trained"
+    PREPARED = "prepared"
+    SUBMITTED = "submitted"
+    HANDED_OVER = "handed_over"
+    PROPOSED = "proposed"
+    SKIPPED = "skipped"
+    DONE = "done"
+
+
+#: Forward order of the stages; hand-over and proposal are alternatives of equal rank.
+_RANK = {
+    Stage.TRAINED: 1,
+    Stage.PREPARED: 2,
+    Stage.SUBMITTED: 3,
+    Stage.HANDED_OVER: 4,
+    Stage.PROPOSED: 4,
+    Stage.SKIPPED: 5,
+    Stage.DONE: 6,
+}
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One row of ``rounds``. Field elements are kept as decimal strings (SQLite integers
+    have 64 bits)."""
+
+    round: int
+    stage: Stage
+    params: bytes | None = None
+    salt: str | None = None
+    package_key: bytes | None = None
+    ciphertext: bytes | None = None
+    model_cid: str | None = None
+    commitment: str | None = None
+    count: int | None = None
+    tag: str | None = None
+    proof: bytes | None = None
+    prove_s: float | None = None
+    local_accuracy: float | None = None
+    submit_gas: int | None = None
+    handover_gas: int | None = None
+    propose_gas: int | None = None
+    leader: str | None = None
+    block_hash: str | None = None
+    global_cid: str | None = None
+    note: str | None = None
+    updated_at: float | None = None
+
+    @property
+    def submitted(self) -> bool:
+        """Whether this node's submission is on chain and its phase two is pending or done
+        (a ``done`` row tells no more; the chain does)."""
+        return self.stage in (Stage.SUBMITTED, Stage.HANDED_OVER, Stage.PROPOSED)
+
+
+_COLUMNS = [f.name for f in fields(RoundRecord)]
+_SQL_TYPES = {
+    "round": "INTEGER PRIMARY KEY",
+    "stage": "TEXT NOT NULL",
+    "params": "BLOB",
+    "salt": "TEXT",
+    "package_key": "BLOB",
+    "ciphertext": "BLOB",
+    "model_cid": "TEXT",
+    "commitment": "TEXT",
+    "count": "INTEGER",
+    "tag": "TEXT",
+    "proof": "BLOB",
+    "prove_s": "REAL",
+    "local_accuracy": "REAL",
+    "submit_gas": "INTEGER",
+    "handover_gas": "INTEGER",
+    "propose_gas": "INTEGER",
+    "leader": "TEXT",
+    "block_hash": "TEXT",
+    "global_cid": "TEXT",
+    "note": "TEXT",
+    "updated_at": "REAL",
+}
+
+
+class ParticipantState:
+    """The SQLite state file of one participant node."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            # Create it private before SQLite opens it (the WAL files inherit the mode).
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self._transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            columns = ", ".join(f"{name} {_SQL_TYPES[name]}" for name in _COLUMNS)
+            db.execute(f"CREATE TABLE IF NOT EXISTS rounds ({columns})")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        if self._meta("schema") != str(SCHEMA_VERSION):
+            raise StateError(f"{self.path}: unknown state schema {self._meta('schema')}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ParticipantState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # ------------------------------------------------------------------ identity, task
+
+    def identity(self) -> Identity | None:
+        """The identity stored in the file, if any."""
+        doc = self._meta("identity")
+        return None if doc is None else identity_from_json(json.loads(doc), str(self.path))
+
+    def binding(self) -> TaskRef | None:
+        """The task the file is bound to, if any."""
+        doc = self._meta("binding")
+        return None if doc is None else TaskRef.from_json(doc, str(self.path))
+
+    def bind(self, identity: Identity, binding: TaskRef) -> Identity:
+        """Bind the file to ``identity`` and a task on first use; afterwards check both.
+
+        Returns the stored identity. In one transaction, so a crash leaves the file
+        either unbound or fully bound.
+        """
+        with self._transaction() as db:
+            stored = self.identity()
+            if stored is not None and stored.address != identity.address:
+                raise StateError(
+                    f"{self.path} belongs to {stored.address}, not to {identity.address}"
+                )
+            bound = self.binding()
+            if bound is not None and bound != binding:
+                raise StateError(f"{self.path} is bound to {bound}, not to {binding}")
+            if stored is None:
+                db.execute(
+                    "INSERT INTO meta VALUES ('identity', ?)",
+                    (json.dumps(identity_to_json(identity)),),
+                )
+            if bound is None:
+                db.execute("INSERT INTO meta VALUES ('binding', ?)", (binding.to_json(),))
+        return stored or identity
+
+    # ------------------------------------------------------------------ rounds
+
+    def record(self, round: int) -> RoundRecord | None:
+        """The row of a round, or None if this node never started it."""
+        cursor = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM rounds WHERE round = ?", (round,)
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        values = dict(zip(_COLUMNS, row, strict=True))
+        values["stage"] = Stage(values["stage"])
+        return RoundRecord(**values)
+
+    def records(self) -> list[RoundRecord]:
+        rounds = [r for (r,) in self._db.execute("SELECT round FROM rounds ORDER BY round")]
+        return [rec for r in rounds if (rec := self.record(r)) is not None]
+
+    def advance(self, round: int, stage: Stage, **values: Any) -> RoundRecord:
+        """Move a round to ``stage`` and set ``values``, atomically; returns the new row.
+
+        Columns not named keep their values. Moving to an earlier stage raises
+        :class:`StateError` and changes nothing.
+        """
+        unknown = set(values) - set(_COLUMNS[2:-1])
+        if unknown:
+            raise ValueError(f"unknown round fields: {sorted(unknown)}")
+        with self._transaction() as db:
+            current = self.record(round)
+            if current is not None and _RANK[stage] < _RANK[current.stage]:
+                raise StateError(f"round {round} is {current.stage}; it cannot go back to {stage}")
+            row = {"stage": str(stage), **values, "updated_at": time.time()}
+            names = ["round", *row]
+            placeholders = ", ".join("?" for _ in names)
+            updates = ", ".join(f"{name} = excluded.{name}" for name in row)
+            db.execute(
+                f"INSERT INTO rounds ({', '.join(names)}) VALUES ({placeholders}) "
+                f"ON CONFLICT(round) DO UPDATE SET {updates}",
+                (round, *row.values()),
+            )
+        result = self.record(round)
+        if result is None:  # pragma: no cover - the row was just written
+            raise StateError(f"round {round} vanished from {self.path}")
+        return result

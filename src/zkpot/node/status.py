@@ -1,0 +1,129 @@
+"""A task's progress as the chain records it: rounds, submissions, leaders, blocks.
+
+Everything comes from the ZKPoT contract's views, except the hand-overs, which exist only
+as ``HandedOver`` events. A registered participant with no submission in a round whose
+window has closed is **absent** from that round; while the window is open it is
+**waiting**.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from zkpot.ledger import Ledger, RoundStatus
+from zkpot.ledger.errors import NoSubmissions
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """One round of a task, read from the chain."""
+
+    round: int
+    status: str
+    opened_at: int
+    deadline: int
+    submitted: list[str]
+    counts: dict[str, int]
+    absent: list[str]
+    waiting: list[str]
+    handed_over: list[str]
+    accepted: list[str]
+    leader: str | None
+    leader_count: int | None
+    block_hash: str | None
+    global_cid: str | None
+    global_commitment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A task and every round opened so far."""
+
+    task_id: int
+    publisher: str
+    participants: list[str]
+    rounds: int
+    current_round: int
+    finished: bool
+    window: int
+    min_count: int
+    num_samples: int
+    genesis_hash: str
+    round_views: list[RoundView]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["round_views"] = [r.to_dict() for r in self.round_views]
+        return data
+
+
+def round_view(ledger: Ledger, task_id: int, round: int, order: Sequence[str]) -> RoundView:
+    """Round ``round`` of a task whose participants are ``order`` (registration order)."""
+    state = ledger.round_state(task_id, round)
+    status = state.status.name.lower().replace("_", " ")
+    if state.status == RoundStatus.NOT_OPENED:
+        return RoundView(round, status, 0, 0, [], {}, [], [], [], [], None, None, None, None, None)
+    counts: dict[str, int] = {}
+    accepted: list[str] = []
+    for address in order:
+        submission = ledger.submission(task_id, round, address)
+        if submission is not None:
+            counts[address] = submission.count
+            if submission.accepted:
+                accepted.append(address)
+    missing = [a for a in order if a not in counts]
+    closed = state.status in (RoundStatus.CLOSED, RoundStatus.FINALIZED)
+    leader, leader_count = None, None
+    if closed:
+        try:
+            elected = ledger.leader_of(task_id, round)
+            leader, leader_count = elected.address, elected.count
+        except NoSubmissions:
+            pass
+    handed = ledger.handovers(task_id, round) if counts else {}
+    block = ledger.round_block(task_id, round)
+    return RoundView(
+        round=round,
+        status=status,
+        opened_at=state.opened_at,
+        deadline=state.deadline,
+        submitted=list(counts),
+        counts=counts,
+        absent=missing if closed else [],
+        waiting=[] if closed else missing,
+        handed_over=[a for a in order if a in handed],
+        accepted=accepted,
+        leader=leader,
+        leader_count=leader_count,
+        block_hash=None if block is None else "0x" + block.block_hash.hex(),
+        global_cid=None if block is None else block.global_cid,
+        global_commitment=None if block is None else str(block.global_commitment),
+    )
+
+
+def task_status(ledger: Ledger, task_id: int) -> TaskStatus:
+    """The task's registration and every round that has opened (in order)."""
+    task = ledger.task(task_id)
+    order = [p.address for p in ledger.participants(task_id)]
+    views = [
+        round_view(ledger, task_id, r, order)
+        for r in range(min(task.current_round + 1, task.rounds))
+    ]
+    return TaskStatus(
+        task_id=task_id,
+        publisher=task.publisher,
+        participants=order,
+        rounds=task.rounds,
+        current_round=task.current_round,
+        finished=task.finished,
+        window=task.window,
+        min_count=task.min_count,
+        num_samples=task.num_samples,
+        genesis_hash="0x" + task.genesis_hash.hex(),
+        round_views=views,
+    )

@@ -1,0 +1,415 @@
+"""The federation across processes, on a real EVM node (anvil) and a real IPFS node (kubo).
+
+A publisher process registers a small digits task (hidden 16, 64 public test samples,
+threshold 0.3, 3 rounds, a 600 s window); three participant processes (``zkpot
+participant``) run its rounds, sharing nothing but anvil's JSON-RPC and kubo's HTTP API,
+both on 127.0.0.1 and started by the fixtures. Along the way:
+
+- round 1: P0 is killed with SIGKILL while it proves, and restarted from its state file
+  alone (no key file, no task file);
+- P2 leaves after round 1 and never comes back, so round 2 cannot close early: it closes
+  when its window ends, which the test brings about by moving anvil's clock past the
+  deadline (``evm_setNextBlockTimestamp``);
+- round 2: P1 is killed with SIGKILL right after its submission is on chain, and
+  restarted: it must not submit again, and must hand over (or lead with) the package key
+  it stored.
+
+Then the chain and the store must hold every round block and every accepted model, the
+status command must report P2 absent from round 2, and the leaders must be those of the
+in-process ``Federation`` run with the same seed and the same participant keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubo import ipfs_bin_fixture, kubo_api_fixture  # noqa: F401
+
+from zkpot import Federation, Task
+from zkpot.exchange import global_commitment, open_global
+from zkpot.federation import FederationResult
+from zkpot.ledger import Ledger, block_hash
+from zkpot.ledger.hashes import tie_break_rank
+from zkpot.node.keys import read_key_file
+from zkpot.node.manifest import TaskManifest, TaskRef
+from zkpot.node.state import ParticipantState, Stage
+from zkpot.participant import Training
+from zkpot.store import IpfsHttpStore, LocalStore
+
+pytest_plugins = ("anvil",)
+pytestmark = [pytest.mark.anvil, pytest.mark.ipfs]
+
+SEED = 3
+ROUNDS = 3
+WINDOW = 600
+TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
+TASK_OPTIONS = {"dataset": "digits", "hidden": 16, "test_samples": 64, "threshold": 0.3}
+#: Guard against a hung federation: give up waiting for an event after this long. Only a
+#: hang trips it; nothing asserts how long anything took.
+HANG_GUARD_S = 900.0
+
+
+def _zkpot() -> str:
+    beside = Path(sys.executable).with_name("zkpot")
+    found = str(beside) if beside.is_file() else shutil.which("zkpot")
+    if found is None:
+        pytest.skip("the zkpot command is not installed (pip install -e .)")
+    return found
+
+
+@dataclass
+class Node:
+    """One participant process, restartable; each run logs to its own files."""
+
+    name: str
+    args: list[str]
+    logs: Path
+    runs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, args: list[str] | None = None) -> None:
+        run = len(self.runs)
+        with (
+            open(self.logs / f"{self.name}.{run}.jsonl", "wb") as out,
+            open(self.logs / f"{self.name}.{run}.err", "wb") as err,
+        ):
+            self.runs.append(
+                subprocess.Popen(
+                    [_zkpot(), "participant", *(args or self.args)],
+                    stdout=out,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.runs[-1]
+
+    def events(self, run: int = -1) -> list[dict[str, Any]]:
+        """The complete JSON lines a run has written so far."""
+        index = run % len(self.runs)
+        text = (self.logs / f"{self.name}.{index}.jsonl").read_text()
+        return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+    def stderr(self, run: int = -1) -> str:
+        return (self.logs / f"{self.name}.{run % len(self.runs)}.err").read_text()
+
+    def wait_for(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first event of the current run that ``match`` accepts (polls the log)."""
+        give_up = time.monotonic() + HANG_GUARD_S
+        while time.monotonic() < give_up:
+            for event in self.events():
+                if match(event):
+                    return event
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"{self.name} exited with {self.process.returncode} before the event:\n"
+                    + self.stderr()[-4000:]
+                )
+            time.sleep(0.05)
+        pytest.fail(f"{self.name}: no matching event (hung?)")
+
+    def kill(self) -> None:
+        """SIGKILL the current run and reap it."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def finish(self) -> int:
+        """Wait for the current run to exit; its return code."""
+        try:
+            return self.process.wait(timeout=HANG_GUARD_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.name} did not finish (hung?)")
+
+    def stop_all(self) -> None:
+        for process in self.runs:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _is(event: str, round: int, **fields: Any) -> Callable[[dict[str, Any]], bool]:
+    def match(e: dict[str, Any]) -> bool:
+        return (
+            e.get("event") == event
+            and e.get("round") == round
+            and all(e.get(k) == v for k, v in fields.items())
+        )
+
+    return match
+
+
+@dataclass
+class Run:
+    """Everything the scenario produced, for the tests to inspect."""
+
+    ledger: Ledger
+    store: IpfsHttpStore
+    ref: TaskRef
+    keys: dict[str, Path]
+    addresses: dict[str, str]
+    nodes: dict[str, Node]
+    states: dict[str, Path]
+    status: dict[str, Any]
+    status_text: str
+    reference: FederationResult
+
+
+@pytest.fixture(scope="module")
+def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    work = tmp_path_factory.mktemp("multiprocess")
+    zkpot = _zkpot()
+    names = ["P0", "P1", "P2"]
+    keys = {name: work / f"{name}.key" for name in [*names, "publisher"]}
+    entries = {}
+    for name, path in keys.items():
+        out = subprocess.run(
+            [zkpot, "keygen", str(path)], check=True, capture_output=True, text=True
+        ).stdout
+        entries[name] = json.loads(out)
+    (work / "participants.jsonl").write_text(
+        "".join(json.dumps(entries[name]) + "\n" for name in names)
+    )
+    addresses = {name: entries[name]["address"] for name in names}
+
+    published = subprocess.run(
+        [
+            zkpot,
+            "publisher",
+            "--ledger", anvil_url,
+            "--ipfs", kubo_api,
+            "--participants-file", str(work / "participants.jsonl"),
+            "--key", str(keys["publisher"]),
+            "--fund", str(10**20),
+            "--dataset", TASK_OPTIONS["dataset"],
+            "--hidden", str(TASK_OPTIONS["hidden"]),
+            "--test-samples", str(TASK_OPTIONS["test_samples"]),
+            "--threshold", str(TASK_OPTIONS["threshold"]),
+            "--rounds", str(ROUNDS),
+            "--window", str(WINDOW),
+            "--seed", str(SEED),
+            "--out", str(work / "task.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    ref = TaskRef.read(work / "task.json")
+    assert TaskRef.from_json(published.stdout) == ref
+
+    common = [
+        "--ledger", anvil_url,
+        "--ipfs", kubo_api,
+        "--seed", str(SEED),
+        "--local-epochs", str(TRAINING.epochs),
+        "--lr", str(TRAINING.lr),
+        "--batch-size", str(TRAINING.batch_size),
+        "--poll", "0.1",
+        "--handover-timeout", "600",
+    ]  # fmt: skip
+    states = {name: work / f"{name}.sqlite" for name in names}
+    nodes = {}
+    for name in names:
+        first = [
+            "--state", str(states[name]),
+            "--key", str(keys[name]),
+            "--task-file", str(work / "task.json"),
+            *common,
+        ]  # fmt: skip
+        if name == "P2":
+            first += ["--last-round", "1"]
+        nodes[name] = Node(name, first, work)
+    ledger = Ledger.connect(anvil_url, zkpot_address=ref.zkpot)
+    # A restarted node needs only its state file (it holds the keys and the task).
+    restart = {name: ["--state", str(states[name]), *common] for name in names}
+    try:
+        for node in nodes.values():
+            node.start()
+
+        # Round 1: P0 is killed while proving, and restarted.
+        nodes["P0"].wait_for(_is("proving", 1))
+        nodes["P0"].kill()
+        nodes["P0"].start(restart["P0"])
+
+        # P2 leaves after round 1.
+        nodes["P2"].wait_for(_is("left", 2))
+        assert nodes["P2"].finish() == 0
+
+        # Round 2: P1 is killed once its submission is on chain, and restarted.
+        nodes["P1"].wait_for(_is("submitted", 2))
+        nodes["P1"].kill()
+        assert ledger.submission(ref.task_id, 2, addresses["P1"]) is not None
+        nodes["P1"].start(restart["P1"])
+
+        # Both live nodes wait for the window; P2 is absent, so it closes at the deadline.
+        for name in ("P0", "P1"):
+            nodes[name].wait_for(_is("waiting", 2, until="closed"))
+        state = ledger.round_state(ref.task_id, 2)
+        assert state.submitted == 2
+        now = ledger.timestamp()
+        if state.deadline > now:
+            ledger.advance_time(state.deadline - now)
+
+        for name in ("P0", "P1"):
+            code = nodes[name].finish()
+            assert code == 0, nodes[name].stderr()
+    finally:
+        for node in nodes.values():
+            node.stop_all()
+
+    shown = subprocess.run(
+        [zkpot, "status", "--ledger", anvil_url, "--task-file", str(work / "task.json"), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    text = subprocess.run(
+        [zkpot, "status", "--ledger", anvil_url, "--zkpot", ref.zkpot, "--task", str(ref.task_id)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "240"},  # one table row per line
+    )
+
+    # The same federation in one process: same seed, same participant keys.
+    federation = Federation(
+        Task.create(rounds=ROUNDS, seed=SEED, **TASK_OPTIONS),
+        participants=3,
+        seed=SEED,
+        ledger=Ledger.connect(anvil_url),
+        store=LocalStore(work / "federation-store"),
+        training=TRAINING,
+    )
+    for participant, name in zip(federation.participants, names, strict=True):
+        participant.identity = read_key_file(keys[name])
+    yield Run(
+        ledger,
+        IpfsHttpStore(kubo_api),
+        ref,
+        keys,
+        addresses,
+        nodes,
+        states,
+        json.loads(shown.stdout),
+        text.stdout,
+        federation.run(),
+    )
+
+
+def test_every_round_block_and_accepted_model_is_on_chain_and_in_the_store(run: Run) -> None:
+    ledger, store, task_id = run.ledger, run.store, run.ref.task_id
+    task = ledger.task(task_id)
+    assert task.finished
+    everyone = [run.addresses[n] for n in ("P0", "P1", "P2")]
+    parent = ledger.genesis_hash(task_id)
+    p0 = read_key_file(run.keys["P0"])
+    for r in range(ROUNDS):
+        block = ledger.round_block(task_id, r)
+        assert block is not None
+        leader = ledger.leader_of(task_id, r)
+        accepted = [a for a in everyone if (s := ledger.submission(task_id, r, a)) and s.accepted]
+        assert accepted == (everyone if r < 2 else everyone[:2])
+        # The block hash chains to its parent, as the protocol computes it.
+        assert block.block_hash == block_hash(
+            task_id,
+            r,
+            parent,
+            leader.address,
+            leader.count,
+            block.global_commitment,
+            block.global_cid,
+            accepted,
+        )
+        parent = block.block_hash
+        # The global model is in the store, and opens to its on-chain commitment.
+        blob = open_global(store.get(block.global_cid), p0.address, p0.keys.private)
+        assert global_commitment(blob) == block.global_commitment
+        # So is every accepted (encrypted) model package.
+        for address in accepted:
+            assert store.has(ledger.model_cid(task_id, r, address))
+    assert ledger.head(task_id).block_hash == parent
+    # The task's own objects too: manifest, proving key, verifying key, test set.
+    manifest = TaskManifest.from_bytes(store.get(run.ref.manifest))
+    for cid in (manifest.proving_key_cid, manifest.verifying_key_cid, task.test_set_cid):
+        assert store.has(cid)
+
+
+def test_a_participant_killed_mid_round_resumes_from_its_state(run: Run) -> None:
+    p0, p1 = run.nodes["P0"], run.nodes["P1"]
+    # P0 was killed while proving round 1 and picked the round up where it stood.
+    assert len(p0.runs) == 2
+    assert p0.runs[0].returncode == -signal.SIGKILL
+    resumed = p0.events(1)[1]
+    assert resumed["event"] == "resumed" and resumed["round"] == 1
+    assert resumed["stage"] in ("trained", "prepared", "submitted")
+    assert not any(e["event"] == "training" and e["round"] == 1 for e in p0.events(1))
+
+    # P1 was killed after its round-2 submission: it did not submit again, and the
+    # leader aggregated its model, opened with the package key P1 had stored.
+    assert p1.runs[0].returncode == -signal.SIGKILL
+    events = p1.events(1)
+    resumed = events[1]
+    assert (resumed["event"], resumed["round"], resumed["stage"]) == ("resumed", 2, "submitted")
+    assert not any(e["event"] in ("training", "proving", "prepared") for e in events)
+    assert not any(e["event"] == "submitted" and e["round"] == 2 for e in events)
+    address = run.addresses["P1"]
+    on_chain = run.ledger.submission(run.ref.task_id, 2, address)
+    assert on_chain is not None and on_chain.accepted
+    with ParticipantState(run.states["P1"]) as state:
+        record = state.record(2)
+        assert record is not None and record.stage == Stage.DONE
+        assert int(record.commitment or 0) == on_chain.commitment
+        assert record.model_cid == run.ledger.model_cid(run.ref.task_id, 2, address)
+        assert [r.stage for r in state.records()] == [Stage.DONE] * ROUNDS
+
+
+def test_an_absent_participant_is_reported_and_the_round_closes_at_its_deadline(
+    run: Run,
+) -> None:
+    p2 = run.addresses["P2"]
+    views = run.status["round_views"]
+    assert run.status["finished"] and len(views) == ROUNDS
+    assert [v["absent"] for v in views] == [[], [], [p2]]
+    assert [len(v["submitted"]) for v in views] == [3, 3, 2]
+    assert all(v["status"] == "finalized" and v["block_hash"] for v in views)
+    # With 2 of 3 submissions, round 2 could only close at its deadline (the contract
+    # closes a round early only when every registered participant has submitted).
+    # The table of `zkpot status`: round | status | submitted | absent | leader | ...
+    rows = [line.split("│")[1:-1] for line in run.status_text.splitlines() if "│" in line]
+    absent = {cells[0].strip(): cells[3].strip() for cells in rows}
+    assert absent == {"0": "-", "1": "-", "2": "P2"}
+    # The round result each node emits says the same.
+    for name in ("P0", "P1"):
+        last = [e for e in run.nodes[name].events() if e["event"] == "round"][-1]
+        assert last["round"] == 2 and last["absent"] == [p2]
+    assert run.nodes["P2"].events()[-1]["event"] == "left"
+
+
+def test_same_seed_same_leaders_as_the_in_process_federation(run: Run) -> None:
+    reference = run.reference
+    by_name = dict(run.addresses)
+    views = run.status["round_views"]
+    for r in (0, 1):
+        ours, theirs = views[r], reference.rounds[r]
+        assert ours["counts"] == {by_name[n]: c for n, c in theirs.counts.items()}
+        assert ours["leader"] == by_name[theirs.leader]
+        # The same models, aggregated in the same order: a bit-identical global model.
+        assert int(ours["global_commitment"]) == theirs.block.global_commitment
+    # Round 2 without P2: P0 and P1 prove what they proved in-process, and the better
+    # of the two leads (ties go to the lowest keccak(round, address), as on chain).
+    theirs = reference.rounds[2]
+    counts = {by_name[n]: theirs.counts[n] for n in ("P0", "P1")}
+    assert views[2]["counts"] == counts
+    best = min(counts, key=lambda a: (-counts[a], tie_break_rank(2, a)))
+    assert views[2]["leader"] == best
