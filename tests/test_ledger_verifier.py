@@ -12,7 +12,7 @@ from zkpot.ledger.build import BuildError, run_solc
 from zkpot.ledger.hashes import BASE_FIELD, SCALAR_FIELD
 
 if TYPE_CHECKING:
-    from anvil import TrapdoorGroth16
+    from anvil import TinyProver, TrapdoorGroth16
 
 pytest_plugins = ("anvil",)
 
@@ -200,3 +200,32 @@ def _deploy_unchecked(ledger: Ledger, vk: list[int]) -> str:
     factory = ledger.w3.eth.contract(abi=artefact["abi"], bytecode=artefact["bytecode"])
     data = factory.constructor(vk).data_in_transaction
     return ledger.deploy_contract(bytes.fromhex(data[2:]))
+
+
+def test_exported_verifier_accepts_a_real_proof_and_rejects_tampering(
+    ledger: Ledger, prover: TinyProver
+) -> None:
+    """``proving.export_solidity_verifier(vk)`` compiled with solc-js, deployed, and fed a
+    real proof of the Rust prover: it accepts it and rejects every tampered part."""
+    from zkpot import proving
+
+    source = proving.export_solidity_verifier(prover.vk)
+    try:
+        _, contracts = run_solc({"ZKPoTTaskVerifier.sol": source})
+    except BuildError as error:
+        pytest.skip(f"solc-js unavailable: {error}")
+    code = contracts["ZKPoTTaskVerifier.sol"]["ZKPoTTaskVerifier"]["evm"]["bytecode"]["object"]
+    address = ledger.deploy_contract(bytes.fromhex(code))
+    proven = prover.prove(7, tag=SCALAR_FIELD - 12345)
+    words = proven.proof.to_evm()
+    inputs = [proven.commitment, proven.count, proven.tag]
+    assert ledger.verify_proof(address, words, inputs)
+    assert not ledger.verify_proof(address, words, [inputs[0], inputs[1] + 1, inputs[2]])
+    assert not ledger.verify_proof(address, words, [inputs[0] + 1, inputs[1], inputs[2]])
+    assert not ledger.verify_proof(address, words, [inputs[0], inputs[1], inputs[2] - 1])
+    swapped = words[6:8] + words[2:6] + words[0:2]  # A and C exchanged
+    assert not ledger.verify_proof(address, swapped, inputs)
+    other = prover.prove(7, tag=proven.tag)  # same statement shape, another salt
+    assert not ledger.verify_proof(address, other.proof.to_evm(), inputs)
+    gas = ledger.verify_proof_gas(address, words, inputs)
+    assert gas <= 250_000, gas
