@@ -10,9 +10,9 @@ both on 127.0.0.1 and started by the fixtures. Along the way:
 - P2 leaves after round 1 and never comes back, so round 2 cannot close early: it closes
   when its window ends, which the test brings about by moving anvil's clock past the
   deadline (``evm_setNextBlockTimestamp``);
-- round 2: P1 is killed with SIGKILL right after its submission is on chain, and
-  restarted: it must not submit again, and must hand over (or lead with) the package key
-  it stored.
+- round 2: once P0 and P1 have submitted and wait for the window, the one that will lead
+  the round is killed with SIGKILL and restarted: it must not submit again, and must lead
+  with the package key and X25519 key its state file kept.
 
 Then the chain and the store must hold every round block and every accepted model, the
 status command must report P2 absent from round 2, and the leaders must be those of the
@@ -164,6 +164,7 @@ class Run:
     status: dict[str, Any]
     status_text: str
     reference: FederationResult
+    leader_killed: str
 
 
 @pytest.fixture(scope="module")
@@ -172,12 +173,13 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
     zkpot = _zkpot()
     names = ["P0", "P1", "P2"]
     keys = {name: work / f"{name}.key" for name in [*names, "publisher"]}
-    entries = {}
-    for name, path in keys.items():
-        out = subprocess.run(
-            [zkpot, "keygen", str(path)], check=True, capture_output=True, text=True
-        ).stdout
-        entries[name] = json.loads(out)
+    # Each party makes its own keys; only the public line goes to the publisher.
+    keygens = {
+        name: subprocess.Popen([zkpot, "keygen", str(path)], stdout=subprocess.PIPE, text=True)
+        for name, path in keys.items()
+    }
+    entries = {name: json.loads(process.communicate()[0]) for name, process in keygens.items()}
+    assert all(process.returncode == 0 for process in keygens.values())
     (work / "participants.jsonl").write_text(
         "".join(json.dumps(entries[name]) + "\n" for name in names)
     )
@@ -246,17 +248,18 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         nodes["P2"].wait_for(_is("left", 2))
         assert nodes["P2"].finish() == 0
 
-        # Round 2: P1 is killed once its submission is on chain, and restarted.
-        nodes["P1"].wait_for(_is("submitted", 2))
-        nodes["P1"].kill()
-        assert ledger.submission(ref.task_id, 2, addresses["P1"]) is not None
-        nodes["P1"].start(restart["P1"])
-
-        # Both live nodes wait for the window; P2 is absent, so it closes at the deadline.
+        # Round 2: P2 is absent, so the window stays open until the deadline. Once both
+        # live nodes have submitted and wait for it, the one that will lead is killed and
+        # restarted: it must lead with what its state file kept.
         for name in ("P0", "P1"):
             nodes[name].wait_for(_is("waiting", 2, until="closed"))
         state = ledger.round_state(ref.task_id, 2)
-        assert state.submitted == 2
+        assert state.submitted == 2 and state.leader is not None
+        leader = next(name for name, a in addresses.items() if a == state.leader)
+        nodes[leader].kill()
+        nodes[leader].start(restart[leader])
+        nodes[leader].wait_for(_is("waiting", 2, until="closed"))
+        # The test moves anvil's clock past the deadline (anvil has no block time here).
         now = ledger.timestamp()
         if state.deadline > now:
             ledger.advance_time(state.deadline - now)
@@ -268,19 +271,19 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         for node in nodes.values():
             node.stop_all()
 
-    shown = subprocess.run(
+    status_json = subprocess.Popen(
         [zkpot, "status", "--ledger", anvil_url, "--task-file", str(work / "task.json"), "--json"],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
     )
-    text = subprocess.run(
+    status_table = subprocess.Popen(
         [zkpot, "status", "--ledger", anvil_url, "--zkpot", ref.zkpot, "--task", str(ref.task_id)],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "240"},  # one table row per line
     )
+    shown, table = status_json.communicate()[0], status_table.communicate()[0]
+    assert status_json.returncode == 0 and status_table.returncode == 0
 
     # The same federation in one process: same seed, same participant keys.
     federation = Federation(
@@ -301,9 +304,10 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         addresses,
         nodes,
         states,
-        json.loads(shown.stdout),
-        text.stdout,
+        json.loads(shown),
+        table,
         federation.run(),
+        leader,
     )
 
 
@@ -320,6 +324,7 @@ def test_every_round_block_and_accepted_model_is_on_chain_and_in_the_store(run: 
         leader = ledger.leader_of(task_id, r)
         accepted = [a for a in everyone if (s := ledger.submission(task_id, r, a)) and s.accepted]
         assert accepted == (everyone if r < 2 else everyone[:2])
+        accepted.sort(key=lambda a: int(a, 16))  # blocks list them in ascending order
         # The block hash chains to its parent, as the protocol computes it.
         assert block.block_hash == block_hash(
             task_id,
@@ -346,27 +351,32 @@ def test_every_round_block_and_accepted_model_is_on_chain_and_in_the_store(run: 
 
 
 def test_a_participant_killed_mid_round_resumes_from_its_state(run: Run) -> None:
-    p0, p1 = run.nodes["P0"], run.nodes["P1"]
+    p0 = run.nodes["P0"]
     # P0 was killed while proving round 1 and picked the round up where it stood.
-    assert len(p0.runs) == 2
     assert p0.runs[0].returncode == -signal.SIGKILL
     resumed = p0.events(1)[1]
     assert resumed["event"] == "resumed" and resumed["round"] == 1
     assert resumed["stage"] in ("trained", "prepared", "submitted")
     assert not any(e["event"] == "training" and e["round"] == 1 for e in p0.events(1))
 
-    # P1 was killed after its round-2 submission: it did not submit again, and the
-    # leader aggregated its model, opened with the package key P1 had stored.
-    assert p1.runs[0].returncode == -signal.SIGKILL
-    events = p1.events(1)
+    # The leader of round 2 was killed after its submission, while the window was open.
+    # Restarted, it submitted nothing again and led with the package key and X25519 key
+    # its state file kept: every submitted model, its own included, is in the block.
+    victim = run.nodes[run.leader_killed]
+    assert victim.runs[-2].returncode == -signal.SIGKILL
+    events = victim.events()
     resumed = events[1]
     assert (resumed["event"], resumed["round"], resumed["stage"]) == ("resumed", 2, "submitted")
-    assert not any(e["event"] in ("training", "proving", "prepared") for e in events)
-    assert not any(e["event"] == "submitted" and e["round"] == 2 for e in events)
-    address = run.addresses["P1"]
+    assert not any(e["event"] in ("training", "proving", "prepared", "submitted") for e in events)
+    proposed = next(e for e in events if e["event"] == "proposed")
+    address = run.addresses[run.leader_killed]
+    assert proposed["round"] == 2 and address in proposed["accepted"]
+    assert len(proposed["accepted"]) == 2 and proposed["rejected"] == []
+    other = next(n for n in ("P0", "P1") if n != run.leader_killed)
+    assert any(e["event"] == "handed_over" and e["round"] == 2 for e in run.nodes[other].events())
     on_chain = run.ledger.submission(run.ref.task_id, 2, address)
     assert on_chain is not None and on_chain.accepted
-    with ParticipantState(run.states["P1"]) as state:
+    with ParticipantState(run.states[run.leader_killed]) as state:
         record = state.record(2)
         assert record is not None and record.stage == Stage.DONE
         assert int(record.commitment or 0) == on_chain.commitment

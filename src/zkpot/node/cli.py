@@ -228,26 +228,30 @@ def participant(
     submitting a round twice.
     """
     from zkpot.ledger import Ledger
+    from zkpot.ledger.errors import LedgerError
     from zkpot.node.keys import KeyFileError, read_key_file
     from zkpot.node.manifest import ManifestError, TaskRef, load_task
     from zkpot.node.runner import NodeConfig, NodeError, ParticipantNode
-    from zkpot.node.state import ParticipantState, StateError
+    from zkpot.node.state import ParticipantState, StateError, exclusive
     from zkpot.participant import Training
-    from zkpot.store import open_store
+    from zkpot.store import StoreError, open_store
 
     try:
-        with ParticipantState(state) as db:
+        with exclusive(state), ParticipantState(state) as db:
             identity = read_key_file(key) if key is not None else db.identity()
             if identity is None:
                 raise _fail(f"{state} holds no keys yet: pass --key on the first start")
             ref = _task_ref(task_file, zkpot, task, manifest) or db.binding()
             if ref is None:
                 raise _fail(f"{state} is bound to no task yet: pass --task-file")
-            chain = Ledger.connect(ledger, zkpot_address=ref.zkpot)
-            if ref.chain_id == 0:
-                ref = TaskRef(chain.chain_id, ref.zkpot, ref.task_id, ref.manifest)
-            store = open_store(ipfs)
-            loaded = load_task(chain, store, ref)
+            try:
+                chain = Ledger.connect(ledger, zkpot_address=ref.zkpot)
+                if ref.chain_id == 0:  # named by --zkpot/--task/--manifest: this chain
+                    ref = TaskRef(chain.chain_id, ref.zkpot, ref.task_id, ref.manifest)
+                store = open_store(ipfs)
+                loaded = load_task(chain, store, ref)
+            except (LedgerError, StoreError) as exc:
+                raise _fail(f"cannot load the task: {exc}") from None
             identity = db.bind(identity, ref)
             node = ParticipantNode(
                 chain,
@@ -278,6 +282,7 @@ def status(
 ) -> None:
     """Show a task's rounds from the chain: submissions, absentees, leaders, blocks."""
     from zkpot.ledger import Ledger
+    from zkpot.ledger.errors import LedgerError
     from zkpot.node.manifest import ManifestError, TaskRef
     from zkpot.node.status import task_status
 
@@ -289,7 +294,10 @@ def status(
         zkpot, task = ref.zkpot, ref.task_id
     if zkpot is None or task is None:
         raise _fail("name the task with --task-file, or with --zkpot and --task")
-    result = task_status(Ledger.connect(ledger, zkpot_address=zkpot), task)
+    try:
+        result = task_status(Ledger.connect(ledger, zkpot_address=zkpot), task)
+    except LedgerError as exc:
+        raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
         return

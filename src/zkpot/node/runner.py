@@ -221,6 +221,11 @@ class ParticipantNode:
             if self._status(r) != RoundStatus.OPEN:
                 self._skip(r, "the window closed before this node started the round")
                 return
+            if self.ledger.submission(self.task_id, r, self.address) is not None:
+                # Submitted by this account from a state file that is gone: its package
+                # key went with it, so the leader cannot open that model.
+                self._skip(r, "this account submitted the round from another state file")
+                return
             cid, commitment = self._global_reference(r)
             params = self.participant.read_global(self.store, cid, commitment)
             self._event("training", r)
@@ -298,17 +303,15 @@ class ParticipantNode:
         on_chain = self.ledger.submission(self.task_id, r, self.address)
         if on_chain is not None:
             if on_chain.commitment != int(record.commitment):
-                raise NodeError(
-                    f"round {r}: the chain holds a submission by {self.address} that the "
-                    f"state file {self.state.path} does not know"
+                # Another node uses this account: never share a key or a state file.
+                return self._skip(
+                    r, f"the chain holds a submission by {self.address} this state file never made"
                 )
             self._event("submitted", r, count=record.count, already_on_chain=True)
             return self.state.advance(r, Stage.SUBMITTED)
         if self._status(r) != RoundStatus.OPEN:
             return self._skip(r, "the window closed before the submission was sent")
-        if not self.store.has(record.model_cid):
-            # The package must be fetchable by the leader: put it back (same bytes, same CID).
-            self.store.put(record.ciphertext)
+        self._ensure_stored(record)
         try:
             tx = self.ledger.submit(
                 self.participant.identity.account,
@@ -328,6 +331,13 @@ class ParticipantNode:
             return self._skip(r, f"the ledger refused the submission: {exc!r}")
         self._event("submitted", r, count=record.count, gas=tx.gas_used)
         return self.state.advance(r, Stage.SUBMITTED, submit_gas=tx.gas_used)
+
+    def _ensure_stored(self, record: RoundRecord) -> None:
+        """Put the package back if the store lost it (same bytes, same CID): the leader
+        fetches it by the CID on chain."""
+        cid, ciphertext = record.model_cid, record.ciphertext
+        if cid is not None and ciphertext is not None and not self.store.has(cid):
+            self.store.put(ciphertext)
 
     def _restore(self, record: RoundRecord) -> None:
         """Give the Participant its submission of the round back (after a restart)."""
@@ -354,6 +364,7 @@ class ParticipantNode:
             return
         if record.stage in (Stage.HANDED_OVER, Stage.PROPOSED):
             return
+        self._ensure_stored(record)
         leader = self.ledger.leader_of(self.task_id, r).address
         if leader == self.address:
             self._lead(r)

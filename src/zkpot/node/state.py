@@ -33,6 +33,7 @@ it holds private keys.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -137,6 +138,26 @@ _SQL_TYPES = {
     "note": "TEXT",
     "updated_at": "REAL",
 }
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a state file for as long as a node runs on it.
+
+    A second node on the same state file is refused at once (:class:`StateError`). The
+    lock (``flock`` on ``<path>.lock``) dies with the process, even on SIGKILL, so a
+    restarted node never finds a stale one.
+    """
+    lock_path = Path(f"{path}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateError(f"another node is running on {path}") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 class ParticipantState:
