@@ -16,6 +16,15 @@ from zkpot import proving
 from zkpot.learning.quantize import QuantizedModel
 
 
+def _high_water_mb() -> float:
+    """Peak RSS of this process image. ``ru_maxrss`` would do, but Linux carries it over
+    from the parent across fork and exec; ``VmHWM`` belongs to this address space only."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def main(argv: list[str]) -> None:
     pk_file, model_file, salt, tag = argv
     t = time.perf_counter()
@@ -25,7 +34,7 @@ def main(argv: list[str]) -> None:
     t = time.perf_counter()
     proven = proving.prove(pk, model, int(salt), int(tag))
     prove_s = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = _high_water_mb()
     print(
         json.dumps(
             {
