@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
+from zkpot.attacks.cli import experiment_app
 from zkpot.node.cli import register as register_node_commands
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Measure the prover and the ledger.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(experiment_app, name="experiment")
 
 console = Console(stderr=True)
 

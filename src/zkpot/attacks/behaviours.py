@@ -14,7 +14,7 @@ behaviour                     stopped by
 :class:`Replay`               on-chain verification (``InvalidProof``): the binding tag names
                               the round and the sender
 :class:`SubstituteModel`      the leader's commitment check (its package does not open the
-                              on-chain commitment)
+                              on-chain commitment), unless it leads itself: then nothing
 :class:`LabelFlip`            the threshold (``BelowThreshold``): its proven accuracy is low
 :class:`FreeRider`            the threshold only while the copied global model is below it;
                               afterwards **nothing**: a true proof about a copied model
@@ -148,8 +148,8 @@ class ForgedProof(Behaviour):
     ``kind="random"``: eight random words (below the base field, so the client sends them)
     with a perfect count. ``kind="other_task"``: a real Groth16 proof, bound to the right
     tag, but for a circuit over a test set of the attacker's choosing (training samples its
-    model classifies correctly) on which it claims a perfect score; it runs that circuit's
-    setup itself, once.
+    model classifies correctly) on which it claims its score there; it runs that circuit's
+    setup itself, once. ``made`` keeps those proofs by round.
     """
 
     name = "forged-proof"
@@ -160,16 +160,18 @@ class ForgedProof(Behaviour):
             raise ValueError("kind is 'random' or 'other_task'")
         self.kind = kind
         self.name = f"forged-{kind.replace('_', '-')}"
-        self._circuit: proving.AccuracyCircuit | None = None
-        self._pk: proving.ProvingKey | None = None
+        self.circuit: proving.AccuracyCircuit | None = None
+        self.keys: tuple[proving.ProvingKey, proving.VerifyingKey] | None = None
+        self.made: dict[int, proving.Proven] = {}
 
     def claim(self, p: Participant, honest: Claim, ctx: SubmissionContext) -> Claim:
         if self.kind == "random":
             words = tuple(secrets.randbelow(BASE_FIELD) for _ in range(8))
             return replace(honest, count=p.task.num_samples, proof=words)
-        circuit, pk = self._other_circuit(p)
+        circuit, (pk, _) = self._other_circuit(p)
         model = quantize(p.model, circuit.spec, circuit.test_x)
         proven = proving.prove(pk, model, ctx.salt, ctx.tag)
+        self.made[ctx.round] = proven
         return replace(
             honest,
             commitment=proven.commitment,
@@ -177,16 +179,18 @@ class ForgedProof(Behaviour):
             proof=tuple(proven.proof.to_evm()),
         )
 
-    def _other_circuit(self, p: Participant) -> tuple[proving.AccuracyCircuit, proving.ProvingKey]:
-        if self._circuit is None or self._pk is None:
+    def _other_circuit(
+        self, p: Participant
+    ) -> tuple[proving.AccuracyCircuit, tuple[proving.ProvingKey, proving.VerifyingKey]]:
+        if self.circuit is None or self.keys is None:
             n = p.task.num_samples
             right = p.model.predict(p.x) == p.y
             chosen = np.concatenate([np.flatnonzero(right), np.flatnonzero(~right)])[:n]
-            self._circuit = proving.AccuracyCircuit(
+            self.circuit = proving.AccuracyCircuit(
                 p.task.spec, quantize_inputs(p.x[chosen]), p.y[chosen].copy()
             )
-            self._pk, _ = proving.setup(self._circuit)
-        return self._circuit, self._pk
+            self.keys = proving.setup(self.circuit)
+        return self.circuit, self.keys
 
 
 class Replay(Behaviour):
@@ -246,13 +250,19 @@ class FreeRider(Behaviour):
 class SubstituteModel(Behaviour):
     """Proves an honestly trained model A and hands the leader a package with model B,
     trained from the same global model on flipped labels (a poisoned model), under the
-    salt of A's commitment."""
+    salt of A's commitment.
+
+    An honest leader's commitment check rejects B. When the substituter itself leads (A's
+    count can be the best), it is the one running the check: it aggregates B anyway, and
+    nothing stops it (the dishonest-leader case).
+    """
 
     name = "substitution"
     checks_threshold = False
 
     def __init__(self) -> None:
         self._start: dict[int, Params] = {}
+        self._handed: dict[int, MLP] = {}
 
     def training_data(
         self, p: Participant, round: int
@@ -264,7 +274,20 @@ class SubstituteModel(Behaviour):
         poisoned = MLP.from_params(self._start[round])
         flipped = flip_labels(p.y, p.task.spec.widths[-1])
         p.fit(poisoned, p.x, flipped, round, stream=SUBSTITUTE_STREAM)
+        self._handed[round] = poisoned
         return poisoned
+
+    def aggregate(
+        self,
+        p: Participant,
+        round: int,
+        contributions: Sequence[Contribution],
+        rejected: Sequence[Rejection],
+    ) -> tuple[Params, list[str], list[Rejection]]:
+        poisoned = quantize(self._handed[round], p.task.spec, p.task.test_x).dequantize()
+        own = Contribution(p.address, poisoned, p.num_samples)
+        kept = [x for x in rejected if x.submitter != p.address]
+        return super().aggregate(p, round, [*contributions, own], kept)
 
 
 class Withholder(Behaviour):

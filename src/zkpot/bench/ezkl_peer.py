@@ -16,9 +16,10 @@ data, ``compile_circuit``, a locally generated SRS (``gen_srs``; ezkl's ``get_sr
 downloads), ``setup``, ``gen_witness``, ``prove`` and ``verify``.
 
 ``setup`` and ``prove`` each run in a fresh child interpreter that imports nothing but
-ezkl, so the peak resident set size reported for them (``ru_maxrss`` of that child, read
-with ``os.wait4``) is the step's own and not the caller's.  Their times are wall-clock
-seconds of the ezkl call alone, measured inside the child.
+ezkl, so the peak resident set size reported for them (the child's ``VmHWM``; its
+``ru_maxrss`` would include the caller's peak, which Linux carries across fork and exec)
+is the step's own.  Their times are wall-clock seconds of the ezkl call alone, measured
+inside the child.
 
 ezkl and onnx are the optional ``bench`` extra; :func:`ezkl_available` tells whether they
 are importable.  The SRS made by ``gen_srs`` comes from a known secret and is only fit for
@@ -31,7 +32,6 @@ import asyncio
 import importlib.util
 import inspect
 import json
-import os
 import subprocess
 import sys
 import time
@@ -62,9 +62,11 @@ ONNX_OPSET = 17
 ONNX_IR_VERSION = 8
 
 # Run inside the child interpreter: one ezkl step (``setup`` or ``prove``) with keyword
-# arguments from argv, timing only the ezkl call and writing {"seconds", "ok"} to a file.
+# arguments from argv, timing only the ezkl call and writing {"seconds", "ok", "peak_kib"}
+# to a file.  The peak is ``VmHWM``, the high-water RSS of this address space alone:
+# Linux carries ``ru_maxrss`` over from the parent across fork (or vfork) and exec.
 _CHILD_SOURCE = """
-import asyncio, inspect, json, sys, time
+import asyncio, inspect, json, resource, sys, time
 import ezkl
 step, kwargs_json, out_path = sys.argv[1:4]
 fn = {"setup": ezkl.setup, "prove": ezkl.prove}[step]
@@ -74,8 +76,13 @@ result = fn(**kwargs)
 if inspect.isawaitable(result):
     result = asyncio.run(result)
 seconds = time.perf_counter() - t0
+try:
+    with open("/proc/self/status") as f:
+        peak_kib = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with open(out_path, "w") as f:
-    json.dump({"seconds": seconds, "ok": bool(result)}, f)
+    json.dump({"seconds": seconds, "ok": bool(result), "peak_kib": peak_kib}, f)
 """
 
 
@@ -180,13 +187,18 @@ def build_accuracy_onnx(weights: Sequence[np.ndarray], biases: Sequence[np.ndarr
     return model
 
 
-def onnx_count(model_path: Path, x: np.ndarray, y: np.ndarray) -> tuple[int, str]:
+def onnx_count(
+    model_path: Path, x: np.ndarray, y: np.ndarray, use_onnxruntime: bool | None = None
+) -> tuple[int, str]:
     """Evaluate the saved accuracy graph on ``(x, y)``; returns ``(count, evaluator)``.
 
-    Uses onnxruntime when it is installed, otherwise onnx's reference evaluator.
+    Uses onnxruntime when it is installed (or when ``use_onnxruntime`` is true), otherwise
+    onnx's reference evaluator.
     """
     feeds = {"x": np.asarray(x, dtype=np.float32), "y": np.asarray(y, dtype=np.float32)}
-    if importlib.util.find_spec("onnxruntime") is not None:
+    if use_onnxruntime is None:
+        use_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
+    if use_onnxruntime:
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
@@ -223,29 +235,23 @@ def _ezkl_step(name: str, *args: Any, **kwargs: Any) -> tuple[Any, float]:
 def _ezkl_child_step(step: str, kwargs: dict[str, str], workdir: Path) -> tuple[float, float]:
     """Run ezkl ``setup`` or ``prove`` in a child interpreter.
 
-    Returns ``(seconds of the ezkl call, peak RSS of the child in MiB)``.  The child's
-    resource usage comes from ``os.wait4``, so it is that child's alone.
+    Returns ``(seconds of the ezkl call, peak RSS of the child in MiB)``; the peak is the
+    child's own ``VmHWM``, so the caller's memory does not count.  The child's output goes
+    to ``workdir/<step>.log``.
     """
     out_path = workdir / f"{step}.result.json"
     log_path = workdir / f"{step}.log"
     out_path.unlink(missing_ok=True)
     argv = [sys.executable, "-c", _CHILD_SOURCE, step, json.dumps(kwargs), str(out_path)]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, check=False)
     if proc.returncode != 0 or not out_path.exists():
         tail = log_path.read_text(errors="replace")[-2000:]
         raise EzklError(f"ezkl {step} child exited with {proc.returncode}:\n{tail}")
     result = json.loads(out_path.read_text())
     if not result["ok"]:
         raise EzklError(f"ezkl {step} returned a falsy result")
-    return float(result["seconds"]), usage.ru_maxrss / 1024.0  # Linux reports KiB
+    return float(result["seconds"]), int(result["peak_kib"]) / 1024.0
 
 
 def _proven_count(proof: dict[str, Any], witness: dict[str, Any], settings: dict[str, Any]) -> int:
@@ -306,6 +312,8 @@ def ezkl_prove_accuracy(
     *,
     srs_dir: Path | None = None,
     param_visibility: str = "hashed",
+    num_inner_cols: int | None = None,
+    range_check_public_io: bool = True,
     calibration_target: str = "resources",
     keep_pk: bool = False,
 ) -> dict[str, Any]:
@@ -320,8 +328,12 @@ def ezkl_prove_accuracy(
 
     ``param_visibility`` is how ezkl binds the private parameters: ``"hashed"`` (a public
     Poseidon hash of them, the analogue of zkpot's commitment; about 41 circuit rows per
-    parameter) or ``"polycommit"`` (a KZG commitment to them carried in the proof, which
-    costs no rows); ``"fixed"`` bakes them into the circuit (the verifying key binds them).
+    parameter), ``"polycommit"`` (a KZG commitment to them carried in the proof, which
+    needs no hashing rows); ``"fixed"`` bakes them into the circuit (the verifying key binds them).
+    ``num_inner_cols`` (ezkl's default when ``None``) trades rows for columns.  With
+    ``range_check_public_io=False`` ezkl skips its range checks on the public inputs and
+    output (``ignore_range_check_inputs_outputs``), which the verifier sees anyway; they
+    cost several rows per input element, most of the circuit for MNIST.
 
     Returns a dict with
 
@@ -329,8 +341,9 @@ def ezkl_prove_accuracy(
       ``onnx_evaluator`` (the generated graph run outside ezkl);
     * ``ezkl_count``: the count in the verified proof's public instances, rescaled;
     * ``ezkl_verified``: ezkl's verdict on the proof;
-    * ``ezkl_param_visibility``; ``ezkl_logrows``, ``ezkl_num_rows``, ``ezkl_input_scale``,
-      ``ezkl_param_scale`` (calibrated settings);
+    * ``ezkl_param_visibility``, ``ezkl_num_inner_cols``, ``ezkl_range_check_public_io``,
+      ``ezkl_logrows``, ``ezkl_num_rows``, ``ezkl_input_scale``, ``ezkl_param_scale``
+      (the calibrated settings);
     * ``ezkl_calibrate_s``, ``ezkl_srs_s`` (``None`` if the SRS was reused),
       ``ezkl_setup_s``, ``ezkl_witness_s``, ``ezkl_prove_s``, ``ezkl_verify_s``: wall
       seconds of each ezkl call alone;
@@ -344,6 +357,8 @@ def ezkl_prove_accuracy(
 
     if param_visibility not in PARAM_VISIBILITIES:
         raise ValueError(f"param_visibility must be one of {PARAM_VISIBILITIES}")
+    if num_inner_cols is not None and num_inner_cols < 1:
+        raise ValueError("num_inner_cols must be positive")
     ws, bs, xs, ys = _check_model(weights, biases, x, y)
     n = xs.shape[0]
     if n > MAX_SAMPLES:
@@ -379,6 +394,9 @@ def ezkl_prove_accuracy(
     run_args.input_visibility = "public"
     run_args.output_visibility = "public"
     run_args.param_visibility = param_visibility
+    run_args.ignore_range_check_inputs_outputs = not range_check_public_io
+    if num_inner_cols is not None:
+        run_args.num_inner_cols = num_inner_cols
     model, settings_path = str(paths["onnx"]), str(paths["settings"])
     _ezkl_step("gen_settings", model, settings_path, py_run_args=run_args)
     _, calibrate_s = _ezkl_step(
@@ -389,11 +407,6 @@ def ezkl_prove_accuracy(
     logrows = int(settings["run_args"]["logrows"])
     srs_path, srs_s = _srs_file(srs_dir, logrows)
 
-    witness, witness_s = _ezkl_step(
-        "gen_witness", str(paths["input"]), str(paths["compiled"]), str(paths["witness"])
-    )
-    if not isinstance(witness, dict):
-        witness = json.loads(paths["witness"].read_text())
     setup_s, setup_rss = _ezkl_child_step(
         "setup",
         {
@@ -405,22 +418,36 @@ def ezkl_prove_accuracy(
         workdir,
     )
     pk_bytes = paths["pk"].stat().st_size
-    prove_s, prove_rss = _ezkl_child_step(
-        "prove",
-        {
-            "witness": str(paths["witness"]),
-            "model": str(paths["compiled"]),
-            "pk_path": str(paths["pk"]),
-            "proof_path": str(paths["proof"]),
-            "srs_path": str(srs_path),
-        },
-        workdir,
+    # With the verifying key and SRS, the witness also carries the parameters' KZG
+    # commitments when they are ``polycommit``.
+    witness, witness_s = _ezkl_step(
+        "gen_witness",
+        str(paths["input"]),
+        str(paths["compiled"]),
+        str(paths["witness"]),
+        vk_path=str(paths["vk"]),
+        srs_path=str(srs_path),
     )
+    if not isinstance(witness, dict):
+        witness = json.loads(paths["witness"].read_text())
+    try:
+        prove_s, prove_rss = _ezkl_child_step(
+            "prove",
+            {
+                "witness": str(paths["witness"]),
+                "model": str(paths["compiled"]),
+                "pk_path": str(paths["pk"]),
+                "proof_path": str(paths["proof"]),
+                "srs_path": str(srs_path),
+            },
+            workdir,
+        )
+    finally:
+        if not keep_pk:  # gigabytes, and verification does not need it
+            paths["pk"].unlink()
     verified, verify_s = _ezkl_step(
         "verify", str(paths["proof"]), settings_path, str(paths["vk"]), str(srs_path)
     )
-    if not keep_pk:
-        paths["pk"].unlink()
     proof = json.loads(paths["proof"].read_text())
     return {
         "samples": n,
@@ -430,6 +457,8 @@ def ezkl_prove_accuracy(
         "ezkl_count": _proven_count(proof, witness, settings),
         "ezkl_verified": bool(verified),
         "ezkl_param_visibility": param_visibility,
+        "ezkl_num_inner_cols": int(settings["run_args"]["num_inner_cols"]),
+        "ezkl_range_check_public_io": not settings["run_args"]["ignore_range_check_inputs_outputs"],
         "ezkl_logrows": logrows,
         "ezkl_num_rows": int(settings["num_rows"]),
         "ezkl_input_scale": int(settings["run_args"]["input_scale"]),

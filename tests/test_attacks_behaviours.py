@@ -1,0 +1,287 @@
+"""Byzantine participants in whole federations (real proofs, the in-process EVM): every
+behaviour is refused, and by which rule, or the test documents that nothing stops it.
+
+Training is seeded, so the proven counts (and hence who leads) are the same on every run;
+only the tie-break among equal counts depends on the fresh addresses, and the
+assertions below do not rely on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zkpot import Federation, Task, proving
+from zkpot.attacks.behaviours import (
+    DishonestLeader,
+    ForgedProof,
+    FreeRider,
+    InflatedClaim,
+    LabelFlip,
+    Replay,
+    SubstituteModel,
+    Withholder,
+    audit_aggregate,
+    audit_rejection,
+    chain_claims,
+)
+from zkpot.federation import FederationResult, Refusal
+from zkpot.learning.inference import correct_count
+from zkpot.learning.model import MLP
+from zkpot.learning.quantize import quantize
+from zkpot.participant import COMMITMENT_MISMATCH, NO_KEY, Behaviour, Training
+from zkpot.store import LocalStore
+
+TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
+SEED = 3
+
+
+def _task(rounds: int) -> Task:
+    return Task.create(dataset="digits", hidden=16, test_samples=64, threshold=0.3, rounds=rounds)
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[proving.ProvingKey, proving.VerifyingKey]:
+    # The circuit depends on the spec and the test set only, not on the number of rounds.
+    return proving.setup(_task(1).circuit)
+
+
+def _run(
+    tmp: Path,
+    keys: tuple[proving.ProvingKey, proving.VerifyingKey],
+    behaviours: dict[int, Behaviour],
+    participants: int = 4,
+    rounds: int = 2,
+    seed: int = SEED,
+) -> tuple[Federation, FederationResult]:
+    fed = Federation(
+        _task(rounds),
+        participants=participants,
+        seed=seed,
+        store=LocalStore(tmp),
+        training=TRAINING,
+        behaviours=behaviours,
+        keys=keys,
+    )
+    return fed, fed.run()
+
+
+def _accepted(fed: Federation, result: FederationResult, r: int, name: str) -> bool:
+    block = result.rounds[r].block
+    assert block is not None
+    return fed.participants[int(name[1:])].address in block.accepted
+
+
+def _only(refusals: list[Refusal]) -> Refusal:
+    assert len(refusals) == 1, refusals
+    return refusals[0]
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+@pytest.fixture(scope="module")
+def claims(tmp_path_factory, keys):
+    """P0 honest; P1 inflates its count; P2 sends random proof words; P3 proves with a
+    circuit over a test set of its own choosing."""
+    behaviours = {1: InflatedClaim(), 2: ForgedProof("random"), 3: ForgedProof("other_task")}
+    return _run(tmp_path_factory.mktemp("claims"), keys, behaviours, rounds=1)
+
+
+@pytest.mark.parametrize("name", ["P1", "P2", "P3"])
+def test_inflated_and_forged_claims_fail_onchain_verification(claims, name):
+    fed, result = claims
+    r = result.rounds[0]
+    refusal = _only(r.refused(name))
+    assert (refusal.layer, refusal.rule) == ("ledger", "InvalidProof")
+    assert name not in r.counts
+    assert not _accepted(fed, result, 0, name)
+    assert fed.ledger.submission(result.task_id, 0, fed.participants[int(name[1:])].address) is None
+
+
+def test_a_proof_for_another_circuit_is_real_but_proves_another_statement(claims, keys):
+    fed, result = claims
+    forger = fed.participants[3].behaviour
+    assert isinstance(forger, ForgedProof) and forger.keys is not None
+    assert forger.circuit.test_set_hash != result.task.test_set_hash
+    made = forger.made[0]
+    assert made.tag == fed.ledger.binding_tag(result.task_id, 0, fed.participants[3].address)
+    _, own_vk = forger.keys
+    _, task_vk = keys
+    assert proving.verify(own_vk, made.commitment, made.count, made.tag, made.proof)
+    assert not proving.verify(task_vk, made.commitment, made.count, made.tag, made.proof)
+    assert made.count >= result.task.min_count  # it would have passed the threshold
+    honest = result.rounds[0]
+    assert (honest.leader, list(honest.counts)) == ("P0", ["P0"])
+
+
+# ----------------------------------------------------------------------------- replay, threshold
+
+
+@pytest.fixture(scope="module")
+def replays(tmp_path_factory, keys):
+    """P0 honest; P1 resubmits another participant's proof of the same round; P2 is honest
+    in round 0 and resubmits its own round-0 proof in round 1; P3 trains on flipped labels."""
+    behaviours = {1: Replay("other_address"), 2: Replay("earlier_round"), 3: LabelFlip()}
+    return _run(tmp_path_factory.mktemp("replay"), keys, behaviours)
+
+
+def test_a_proof_replayed_under_another_address_fails_verification(replays):
+    fed, result = replays
+    for r in result.rounds:
+        refusal = _only(r.refused("P1"))
+        assert (refusal.layer, refusal.rule) == ("ledger", "InvalidProof")
+    # What it replayed was on chain and valid for its submitter.
+    seen = chain_claims(fed.ledger, result.task_id, 1)
+    assert fed.participants[0].address in seen
+
+
+def test_a_proof_replayed_in_a_later_round_fails_verification(replays):
+    fed, result = replays
+    first, second = result.rounds
+    assert not first.refused("P2") and _accepted(fed, result, 0, "P2")
+    refusal = _only(second.refused("P2"))
+    assert (refusal.layer, refusal.rule) == ("ledger", "InvalidProof")
+    replayed = chain_claims(fed.ledger, result.task_id, 0)[fed.participants[2].address]
+    assert replayed.count == first.counts["P2"]
+
+
+def test_label_flip_poisoning_fails_the_threshold(replays):
+    fed, result = replays
+    for r in result.rounds:
+        refusal = _only(r.refused("P3"))
+        assert (refusal.layer, refusal.rule) == ("ledger", "BelowThreshold")
+        assert not _accepted(fed, result, r.round, "P3")
+    poisoned = fed.participants[3].model
+    accuracy = poisoned.accuracy(result.task.test_x / 255.0, result.task.test_y)
+    assert accuracy < result.task.threshold
+
+
+# ----------------------------------------------------------------------------- the leader's check
+
+
+@pytest.fixture(scope="module")
+def leader_layer(tmp_path_factory, keys):
+    """P1 honest; P0 hands the leader a poisoned model B instead of the proven A; P2 copies
+    the global model; P3 withholds its key. With this seed the honest P1 has the best count
+    in both rounds (P0's A is second), so an honest leader runs the checks."""
+    behaviours = {0: SubstituteModel(), 2: FreeRider(), 3: Withholder()}
+    return _run(tmp_path_factory.mktemp("leader"), keys, behaviours)
+
+
+def test_precondition_an_honest_participant_leads(leader_layer):
+    _, result = leader_layer
+    assert [r.leader for r in result.rounds] == ["P1", "P1"]
+
+
+def test_model_substitution_fails_the_leaders_commitment_check(leader_layer):
+    fed, result = leader_layer
+    for r in result.rounds:
+        assert "P0" in r.counts  # A's proof passed the ledger
+        refusal = _only(r.refused("P0"))
+        assert (refusal.layer, refusal.rule) == ("leader", COMMITMENT_MISMATCH)
+        assert not _accepted(fed, result, r.round, "P0")
+
+
+def test_a_withheld_key_is_never_aggregated(leader_layer):
+    fed, result = leader_layer
+    for r in result.rounds:
+        assert "P3" in r.counts
+        refusal = _only(r.refused("P3"))
+        assert (refusal.layer, refusal.rule) == ("leader", NO_KEY)
+        assert not _accepted(fed, result, r.round, "P3")
+
+
+def test_free_rider_is_stopped_only_while_the_copied_model_is_below_threshold(leader_layer):
+    """NOT stopped by ZKPoT once the global model passes the threshold: its proof is true."""
+    fed, result = leader_layer
+    first, second = result.rounds
+    refusal = _only(first.refused("P2"))  # the random initial model
+    assert (refusal.layer, refusal.rule) == ("ledger", "BelowThreshold")
+    assert not second.refused("P2")
+    assert _accepted(fed, result, 1, "P2")
+    # What it proved is exactly the round-0 global model, copied.
+    ledger, store = fed.ledger, fed.store
+    block0 = first.block
+    copied = fed.participants[0].read_global(store, block0.global_cid, block0.global_commitment)
+    task = result.task
+    qmodel = quantize(MLP.from_params(copied), task.spec, task.test_x)
+    assert second.counts["P2"] == correct_count(qmodel, task.test_x, task.test_y)
+    assert ledger.submission(result.task_id, 1, fed.participants[2].address).accepted
+
+
+def test_the_honest_leaders_aggregate_passes_the_audit(leader_layer):
+    fed, result = leader_layer
+    keys = {p.address: p.submitted[1].key for p in fed.participants if 1 in p.submitted}
+    assert audit_aggregate(fed.ledger, fed.store, result.task_id, 1, keys)
+
+
+# ----------------------------------------------------------------------------- a dishonest leader
+
+
+@pytest.fixture(scope="module")
+def altering_leader(tmp_path_factory, keys):
+    """P0, P1 honest; P2 trains on the public test set to win the count, then publishes an
+    altered global model; P3 (honest training, no capture) tries to propose blocks itself."""
+    behaviours = {2: DishonestLeader("alter"), 3: DishonestLeader("skip", capture=False)}
+    return _run(tmp_path_factory.mktemp("alter"), keys, behaviours)
+
+
+def test_training_on_the_public_test_set_captures_the_leadership(altering_leader):
+    """NOT stopped: the proof is true, the test set is public, the count is the best."""
+    _, result = altering_leader
+    for r in result.rounds:
+        assert r.counts["P2"] == max(r.counts.values())
+        assert r.counts["P2"] > max(c for name, c in r.counts.items() if name != "P2")
+        assert r.leader == "P2"
+        assert not r.refused("P2")
+
+
+def test_a_non_leader_proposing_a_block_is_refused_by_the_leader_rule(altering_leader):
+    _, result = altering_leader
+    for r in result.rounds:
+        refusal = _only(r.refused("P3"))
+        assert (refusal.layer, refusal.rule) == ("ledger", "NotLeader")
+
+
+def test_an_altered_aggregate_is_not_stopped_and_only_an_audit_detects_it(altering_leader):
+    """NOT stopped: nothing on chain ties the global commitment to the accepted models.
+    Recomputing the FedAvg needs every accepted package key, the leader's included."""
+    fed, result = altering_leader
+    for r in result.rounds:
+        assert len(r.block.accepted) == 4  # everyone is listed as aggregated
+        assert r.global_accuracy < 0.2  # the rotated classes: almost every prediction wrong
+        keys = {p.address: p.submitted[r.round].key for p in fed.participants}
+        assert not audit_aggregate(fed.ledger, fed.store, result.task_id, r.round, keys)
+        with pytest.raises(KeyError):  # without the leader's own key there is no audit
+            victims = {a: k for a, k in keys.items() if a != fed.participants[2].address}
+            audit_aggregate(fed.ledger, fed.store, result.task_id, r.round, victims)
+
+
+@pytest.fixture(scope="module")
+def skipping_leader(tmp_path_factory, keys):
+    """P0, P1 honest; P2 captures the leadership and aggregates its own model only."""
+    return _run(tmp_path_factory.mktemp("skip"), keys, {2: DishonestLeader("skip")}, 3, 1)
+
+
+def test_a_leader_skipping_honest_models_is_not_stopped_but_its_victims_can_prove_it(
+    skipping_leader,
+):
+    """NOT stopped: the block lists the honest models as rejected for a commitment
+    mismatch. Each victim can prove the rejection false, but only by revealing its key."""
+    fed, result = skipping_leader
+    r = result.rounds[0]
+    assert r.leader == "P2"
+    assert r.block.accepted == (fed.participants[2].address,)
+    for name in ("P0", "P1"):
+        refusal = _only(r.refused(name))
+        assert (refusal.layer, refusal.rule) == ("leader", COMMITMENT_MISMATCH)
+        victim = fed.participants[int(name[1:])]
+        key = victim.submitted[0].key
+        assert audit_rejection(fed.ledger, fed.store, result.task_id, 0, victim.address, key)
+    # The published model is the leader's own.
+    own = fed.participants[2].submitted[0]
+    assert own.count == max(r.counts.values())
+    assert np.isfinite(r.global_accuracy)
