@@ -344,11 +344,7 @@ class Participant:
         the aggregation order (registration order), so the global model is reproducible.
         Returns the block, the global parameters and the proposal's gas.
         """
-        keys = {
-            a: unseal(k, self.identity.keys.private)
-            for a, k in ledger.handovers(task_id, round).items()
-        }
-        keys[self.address] = self.submitted[round].key
+        handed = ledger.handovers(task_id, round)
         contributions: list[Contribution] = []
         rejected: list[Rejection] = []
         for address in order:
@@ -356,7 +352,8 @@ class Participant:
             if on_chain is None:
                 continue
             try:
-                package = self._open(store, keys.get(address), ledger, task_id, round, address)
+                key = self._package_key(handed, address, round)
+                package = self._open(store, key, ledger, task_id, round, address)
             except (ExchangeError, StoreError, SealError) as exc:
                 rejected.append(Rejection(address, str(exc)))
                 continue
@@ -395,6 +392,14 @@ class Participant:
         if block.hash != proposal.block_hash:
             raise RuntimeError("the ledger's block hash differs from the protocol's")
         return block, params, proposal.tx.gas_used
+
+    def _package_key(self, handed: Mapping[str, bytes], address: str, round: int) -> bytes | None:
+        """The package key of ``address``: this leader's own, or the one handed over
+        (a key that does not unseal raises SealError and rejects that submission only)."""
+        if address == self.address:
+            return self.submitted[round].key
+        sealed = handed.get(address)
+        return None if sealed is None else unseal(sealed, self.identity.keys.private)
 
     def _open(
         self,
