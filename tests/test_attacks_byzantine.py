@@ -37,7 +37,7 @@ def test_experiment_byzantine_command(tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "label-flip" in result.output
+    assert "Byzantine sweep" in result.output
     (run_dir,) = (tmp_path / "experiments").iterdir()
     assert (run_dir / "byzantine-label-flip.png").stat().st_size > 0
     summary = json.loads((run_dir / "summary.json").read_text())
