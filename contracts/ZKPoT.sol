@@ -16,11 +16,19 @@ interface IZKPoTVerifier {
 ///         the proof is verified here, bound to (chain, ledger, task, round, sender) by a tag
 ///         recomputed on chain. When the round's window closes, the valid submission with the
 ///         highest count leads the round and alone may append the round block, which links to
-///         the previous one by hash and opens the next round.
+///         the previous one by hash and opens the next round. The block carries a proof, for
+///         the same circuit, that the published global model itself reaches the threshold.
+///         A leader that has not appended a valid block one window after the deadline loses
+///         its turn to the next-best submission, and so on down the ranking; once every
+///         submitter has had its turn (or nobody submitted) anyone may skip the round, which
+///         carries the previous global model over.
 /// @dev Round r's window opens when the block of round r-1 is appended (round 0: at
 ///      registration) and is open for timestamps in [openedAt, openedAt + window); it closes
 ///      early once every registered participant has submitted. Leader ties are broken by the
 ///      lowest uint256(keccak256(abi.encode(round, submitter))), never by arrival order.
+///      Leader turns: turn 0 lasts until deadline + window, turn k >= 1 covers timestamps in
+///      [deadline + k * window, deadline + (k + 1) * window); the leader of turn k is the
+///      (k+1)-th best valid submission in the order above.
 contract ZKPoT {
     /// @dev Scalar field order r of BN254: commitments and tags are elements of this field.
     uint256 internal constant R =
@@ -42,12 +50,14 @@ contract ZKPoT {
     uint256 private constant MARKER = 1 << 255;
     /// @dev A 32-byte key in a libsodium sealed box (32-byte ephemeral key, 16-byte tag).
     uint256 private constant SEALED_KEY_BYTES = 80;
+    /// @dev Domain of the binding tag of a global-model proof (see globalTag).
+    bytes32 private constant GLOBAL_DOMAIN = keccak256("zkpot.global-model");
 
     /// @notice Lifecycle of a round, as reported by roundState.
     enum RoundStatus {
         NotOpened, // an earlier round has no block yet, or the round is past the task's end
         Open, // accepting submissions
-        Closed, // window over, waiting for the leader's block
+        Closed, // window over, waiting for the current leader's block
         Finalized // block appended
     }
 
@@ -95,11 +105,14 @@ contract ZKPoT {
         address leader; // best valid submission so far
     }
 
-    /// @dev The appended block of a round.
+    /// @dev The appended block of a round (leader zero: the round was skipped).
     struct RoundBlock {
         bytes32 blockHash;
         uint256 globalCommitment;
         string globalCid;
+        address leader;
+        uint32 leaderCount;
+        uint32 globalCount; // proven count of the global model (0: the initial model)
     }
 
     /// @notice A round as seen by clients (returned by `roundState`).
@@ -108,9 +121,11 @@ contract ZKPoT {
         uint256 openedAt;
         uint256 deadline; // openedAt + window; the round may close earlier
         uint16 submitted;
-        address leader; // best valid submission so far (final once closed)
-        uint32 bestCount;
+        address leader; // open: best so far; closed: the current turn's (zero: none left)
+        uint32 bestCount; // the leader's count
         bytes32 blockHash; // zero until the block is appended
+        uint256 turn; // closed: the current leader turn (see the contract's notes)
+        uint256 turnEnds; // closed: when the current turn ends
     }
 
     /// @notice A submission as seen by clients (returned by `submission`).
@@ -159,6 +174,7 @@ contract ZKPoT {
         address indexed leader,
         uint32 count
     );
+    /// @notice A round block; leader zero marks a skipped round (previous model carried over).
     event BlockProposed(
         uint256 indexed taskId,
         uint32 indexed round,
@@ -167,6 +183,7 @@ contract ZKPoT {
         bytes32 parentHash,
         uint32 leaderCount,
         uint256 globalCommitment,
+        uint32 globalCount,
         string globalCid,
         address[] accepted
     );
@@ -199,6 +216,10 @@ contract ZKPoT {
     error AcceptedNotSorted(uint256 index);
     error NoValidSubmission(address account);
     error BadSealedKey(uint256 length);
+    error GlobalBelowThreshold(uint32 count, uint32 minCount);
+    error InvalidGlobalProof();
+    error NoLeaderLeft(uint256 taskId, uint32 round);
+    error RoundHasLeader(uint256 taskId, uint32 round, address leader);
 
     // ------------------------------------------------------------------ registration
 
@@ -308,10 +329,13 @@ contract ZKPoT {
         if (submitted == t.participantCount) emit RoundClosed(taskId, round, leader, best);
     }
 
-    /// @notice Hand the round's leader the key of this sender's model package, once the
-    ///         window has closed and before the round's block. Emits an event only: the
-    ///         key is readable by the leader alone, and no state changes.
-    function handOver(uint256 taskId, uint32 round, bytes calldata sealedKey) external {
+    /// @notice Hand the current leader the key of this sender's model package, once the
+    ///         window has closed and before the round's block (again for each new leader
+    ///         turn). Emits an event only: the key is readable by that leader alone.
+    /// @param leader the leader the key is sealed to: it must still hold the turn.
+    function handOver(uint256 taskId, uint32 round, address leader, bytes calldata sealedKey)
+        external
+    {
         Task storage t = _known(taskId);
         uint32 current = t.currentRound;
         if (round != current || current >= t.rounds) revert RoundNotOpen(taskId, round, current);
@@ -328,7 +352,10 @@ contract ZKPoT {
             revert NoValidSubmission(msg.sender);
         }
         if (sealedKey.length != SEALED_KEY_BYTES) revert BadSealedKey(sealedKey.length);
-        emit HandedOver(taskId, round, msg.sender, r.leader, sealedKey);
+        (address holder,) = _leaderAt(taskId, round, r, _turn(t, r));
+        if (holder == address(0)) revert NoLeaderLeft(taskId, round);
+        if (leader != holder) revert NotLeader(leader, holder);
+        emit HandedOver(taskId, round, msg.sender, leader, sealedKey);
     }
 
     /// @notice The public input that binds a proof to (chain, ledger, task, round, submitter).
@@ -339,6 +366,20 @@ contract ZKPoT {
     {
         return uint256(
             keccak256(abi.encode(block.chainid, address(this), taskId, round, submitter))
+        ) % R;
+    }
+
+    /// @notice The public input that binds a global-model proof to (chain, ledger, task,
+    ///         round, leader); it differs from every submission's binding tag.
+    function globalTag(uint256 taskId, uint32 round, address leader)
+        public
+        view
+        returns (uint256)
+    {
+        return uint256(
+            keccak256(
+                abi.encode(block.chainid, address(this), taskId, round, leader, GLOBAL_DOMAIN)
+            )
         ) % R;
     }
 
@@ -363,7 +404,10 @@ contract ZKPoT {
 
     // ------------------------------------------------------------------ round blocks
 
-    /// @notice Append the block of `round`; only its leader, once the window has closed.
+    /// @notice Append the block of `round`; only the current turn's leader, once the window
+    ///         has closed. `globalProof` proves, for the task's circuit and the public inputs
+    ///         [globalCommitment, globalCount, globalTag(taskId, round, leader)], that the
+    ///         published global model classifies `globalCount` >= minCount test samples.
     /// @param accepted participants whose updates the global model aggregates, in strictly
     ///        ascending address order; each must have a valid submission in this round.
     function proposeBlock(
@@ -371,10 +415,72 @@ contract ZKPoT {
         uint32 round,
         bytes32 parentHash,
         uint256 globalCommitment,
+        uint32 globalCount,
         string calldata globalCid,
-        address[] calldata accepted
+        address[] calldata accepted,
+        uint256[8] calldata globalProof
     ) external returns (bytes32 newHash) {
-        Task storage t = _tasks[taskId];
+        Task storage t = _closedRound(taskId, round);
+        Round storage r = _rounds[taskId][round];
+        (address leader, uint32 leaderCount) = _leaderAt(taskId, round, r, _turn(t, r));
+        if (leader == address(0)) revert NoLeaderLeft(taskId, round);
+        if (msg.sender != leader) revert NotLeader(msg.sender, leader);
+        bytes32 expected = _head(taskId, round);
+        if (parentHash != expected) revert BadParent(parentHash, expected);
+        if (globalCommitment >= R) revert InvalidCommitment(globalCommitment);
+        if (globalCount < t.minCount) revert GlobalBelowThreshold(globalCount, t.minCount);
+        if (globalCount > t.numSamples) revert CountAboveSamples(globalCount, t.numSamples);
+        uint256 tag = globalTag(taskId, round, leader);
+        if (!_verify(t.verifier, globalProof, globalCommitment, globalCount, tag)) {
+            revert InvalidGlobalProof();
+        }
+        _accept(taskId, round, accepted);
+        newHash = _append(
+            taskId,
+            round,
+            parentHash,
+            leader,
+            leaderCount,
+            globalCommitment,
+            globalCount,
+            globalCid,
+            accepted
+        );
+    }
+
+    /// @notice Append an empty block for a closed round that has no leader left: nobody
+    ///         submitted, or every submitter's turn passed without a valid block. The
+    ///         previous global model (and its proven count) carries over. Anyone may call.
+    function skipRound(uint256 taskId, uint32 round) external returns (bytes32 newHash) {
+        Task storage t = _closedRound(taskId, round);
+        Round storage r = _rounds[taskId][round];
+        (address leader,) = _leaderAt(taskId, round, r, _turn(t, r));
+        if (leader != address(0)) revert RoundHasLeader(taskId, round, leader);
+        uint256 commitment = t.initialCommitment;
+        uint32 count = 0;
+        string memory cid = t.initialCid;
+        if (round > 0) {
+            RoundBlock storage previous = _blocks[taskId][round - 1];
+            commitment = previous.globalCommitment;
+            count = previous.globalCount;
+            cid = previous.globalCid;
+        }
+        newHash = _append(
+            taskId,
+            round,
+            _head(taskId, round),
+            address(0),
+            0,
+            commitment,
+            count,
+            cid,
+            new address[](0)
+        );
+    }
+
+    /// @dev The task, if `round` is its current round and the round's window has closed.
+    function _closedRound(uint256 taskId, uint32 round) private view returns (Task storage t) {
+        t = _tasks[taskId];
         if (t.verifier == address(0)) revert UnknownTask(taskId);
         uint32 current = t.currentRound;
         if (round < current) revert BlockAlreadyProposed(taskId, round);
@@ -384,16 +490,20 @@ contract ZKPoT {
         if (block.timestamp < deadline && r.submitted < t.participantCount) {
             revert RoundStillOpen(deadline, block.timestamp);
         }
-        address leader = r.leader;
-        if (leader == address(0)) revert NoSubmissions(taskId, round);
-        if (msg.sender != leader) revert NotLeader(msg.sender, leader);
-        bytes32 expected = _head(taskId, round);
-        if (parentHash != expected) revert BadParent(parentHash, expected);
-        if (globalCommitment >= R) revert InvalidCommitment(globalCommitment);
+    }
 
-        _accept(taskId, round, accepted);
-
-        uint32 leaderCount = r.bestCount;
+    /// @dev Writes the block, emits it and opens the next round (or finishes the task).
+    function _append(
+        uint256 taskId,
+        uint32 round,
+        bytes32 parentHash,
+        address leader,
+        uint32 leaderCount,
+        uint256 globalCommitment,
+        uint32 globalCount,
+        string memory globalCid,
+        address[] memory accepted
+    ) private returns (bytes32 newHash) {
         newHash = keccak256(
             abi.encode(
                 taskId,
@@ -402,6 +512,7 @@ contract ZKPoT {
                 leader,
                 leaderCount,
                 globalCommitment,
+                globalCount,
                 keccak256(bytes(globalCid)),
                 keccak256(abi.encode(accepted))
             )
@@ -410,6 +521,9 @@ contract ZKPoT {
         b.blockHash = newHash;
         b.globalCommitment = globalCommitment;
         b.globalCid = globalCid;
+        b.leader = leader;
+        b.leaderCount = leaderCount;
+        b.globalCount = globalCount;
         emit BlockProposed(
             taskId,
             round,
@@ -418,14 +532,63 @@ contract ZKPoT {
             parentHash,
             leaderCount,
             globalCommitment,
+            globalCount,
             globalCid,
             accepted
         );
-
+        Task storage t = _tasks[taskId];
         uint32 next = round + 1;
         t.currentRound = next;
         if (next < t.rounds) _openRound(taskId, next, t.window, t.participantCount);
         else emit TaskFinished(taskId, newHash);
+    }
+
+    /// @dev The leader turn of a closed round (see the contract's notes).
+    function _turn(Task storage t, Round storage r) private view returns (uint256) {
+        uint256 deadline = uint256(r.openedAt) + t.window;
+        if (block.timestamp < deadline + t.window) return 0;
+        return (block.timestamp - deadline) / t.window;
+    }
+
+    /// @dev The leader of turn `turn`: the (turn+1)-th best valid submission of the round,
+    ///      by count, then lowest tie-break rank; zero once the ranking is exhausted.
+    function _leaderAt(uint256 taskId, uint32 round, Round storage r, uint256 turn)
+        private
+        view
+        returns (address leader, uint32 count)
+    {
+        leader = r.leader;
+        count = r.bestCount;
+        if (turn == 0 || leader == address(0)) return (leader, count);
+        if (turn >= r.submitted) return (address(0), 0);
+        address[] storage members = _participants[taskId];
+        mapping(uint256 => uint256) storage entries = _entries[taskId][round];
+        uint256 rank = _rank(round, leader);
+        for (uint256 k = 0; k < turn; ++k) {
+            // The best submission strictly after (count, rank) in the leader order.
+            address next = address(0);
+            uint32 nextCount = 0;
+            uint256 nextRank = 0;
+            for (uint256 i = 0; i < members.length; ++i) {
+                uint256 entry =
+                    (entries[i / ENTRIES_PER_WORD] >> ((i % ENTRIES_PER_WORD) * ENTRY_BITS))
+                    & ENTRY_MASK;
+                if (entry == 0) continue;
+                uint32 c = uint32((entry & COUNT_MASK) - 1);
+                if (c > count) continue;
+                address a = members[i];
+                uint256 ar = _rank(round, a);
+                if (c == count && ar <= rank) continue;
+                if (next == address(0) || c > nextCount || (c == nextCount && ar < nextRank)) {
+                    next = a;
+                    nextCount = c;
+                    nextRank = ar;
+                }
+            }
+            leader = next;
+            count = nextCount;
+            rank = nextRank;
+        }
     }
 
     /// @dev Marks each accepted submission; the list must be strictly ascending.
@@ -501,7 +664,8 @@ contract ZKPoT {
         headHash = _head(taskId, nextRound);
     }
 
-    /// @notice State of a round of a known task.
+    /// @notice State of a round of a known task. Once closed, `leader` is the current
+    ///         turn's leader (zero when no leader is left); once finalized, the block's.
     function roundState(uint256 taskId, uint32 round) external view returns (RoundView memory v) {
         Task storage t = _known(taskId);
         Round storage r = _rounds[taskId][round];
@@ -511,6 +675,8 @@ contract ZKPoT {
         v.blockHash = _blocks[taskId][round].blockHash;
         if (round < t.currentRound) {
             v.status = RoundStatus.Finalized;
+            v.leader = _blocks[taskId][round].leader;
+            v.bestCount = _blocks[taskId][round].leaderCount;
         } else if (round > t.currentRound || round >= t.rounds) {
             return v; // NotOpened
         } else if (
@@ -518,6 +684,9 @@ contract ZKPoT {
                 || r.submitted == t.participantCount
         ) {
             v.status = RoundStatus.Closed;
+            v.turn = _turn(t, r);
+            (v.leader, v.bestCount) = _leaderAt(taskId, round, r, v.turn);
+            v.turnEnds = uint256(r.openedAt) + t.window * (v.turn + 2);
         } else {
             v.status = RoundStatus.Open;
         }
@@ -525,8 +694,10 @@ contract ZKPoT {
         v.deadline = uint256(r.openedAt) + t.window;
     }
 
-    /// @notice Leader of a closed round: its highest proven count (reverts RoundStillOpen
-    ///         while the window is open, NoSubmissions if nobody submitted).
+    /// @notice Leader of a round: for the current round once closed, the current turn's
+    ///         leader and its proven count (reverts RoundStillOpen while the window is open,
+    ///         NoSubmissions if nobody submitted, NoLeaderLeft once every turn has passed);
+    ///         for a finalized round, the leader that appended its block (zero if skipped).
     function leaderOf(uint256 taskId, uint32 round)
         external
         view
@@ -535,16 +706,18 @@ contract ZKPoT {
         Task storage t = _known(taskId);
         uint32 current = t.currentRound;
         if (round > current || round >= t.rounds) revert RoundNotOpen(taskId, round, current);
-        Round storage r = _rounds[taskId][round];
-        if (round == current) {
-            uint256 deadline = uint256(r.openedAt) + t.window;
-            if (block.timestamp < deadline && r.submitted < t.participantCount) {
-                revert RoundStillOpen(deadline, block.timestamp);
-            }
+        if (round < current) {
+            RoundBlock storage b = _blocks[taskId][round];
+            return (b.leader, b.leaderCount);
         }
-        leader = r.leader;
-        if (leader == address(0)) revert NoSubmissions(taskId, round);
-        count = r.bestCount;
+        Round storage r = _rounds[taskId][round];
+        uint256 deadline = uint256(r.openedAt) + t.window;
+        if (block.timestamp < deadline && r.submitted < t.participantCount) {
+            revert RoundStillOpen(deadline, block.timestamp);
+        }
+        if (r.leader == address(0)) revert NoSubmissions(taskId, round);
+        (leader, count) = _leaderAt(taskId, round, r, _turn(t, r));
+        if (leader == address(0)) revert NoLeaderLeft(taskId, round);
     }
 
     /// @notice A participant's submission in a round (all zero if none).

@@ -4,9 +4,11 @@
   commitment, and its training-sample count. It is encrypted under a fresh key at
   submission time (its CID goes on chain with the proof); the key is handed to the round's
   leader, sealed to the leader's X25519 key, once the leader is known.
-- A **global model envelope**: the aggregated float model encrypted under a fresh key,
-  that key sealed to every registered participant. Its commitment is the keccak of the
-  plaintext parameters, reduced into the BN254 scalar field.
+- A **global model envelope**: the round's global model as a model package (the leader's
+  quantised FedAvg, the salt of its commitment and the number of samples behind it)
+  encrypted under a fresh key, that key sealed to every registered participant. Its
+  commitment is the same Poseidon commitment a submission carries, so the block can prove
+  the global model's accuracy with the task's own circuit.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from eth_utils import keccak
 from numpy.typing import NDArray
 
-from zkpot.learning.quantize import QuantizationError, QuantizedModel
-from zkpot.proving import FIELD_ORDER
+from zkpot.learning.model import MLP
+from zkpot.learning.quantize import ModelSpec, QuantizationError, QuantizedModel, quantize
+from zkpot.proving import FIELD_ORDER, commit
 from zkpot.store.sealed import SealError, decrypt, encrypt, seal, unseal
 
 PACKAGE_MAGIC = b"ZKPOTPKG"
@@ -117,22 +119,33 @@ def params_from_bytes(data: bytes) -> list[NDArray[np.float64]]:
     return params
 
 
-def global_commitment(params_bytes: bytes) -> int:
-    """The on-chain commitment of a global model: keccak of its bytes, mod r."""
-    return int.from_bytes(keccak(params_bytes), "big") % FIELD_ORDER
+def global_commitment(package: ModelPackage) -> int:
+    """The on-chain commitment of a global model: Poseidon over its weights and salt."""
+    return commit(package.model, package.salt)
 
 
-def seal_global(params_bytes: bytes, recipients: Mapping[str, bytes]) -> bytes:
+def initial_global(
+    spec: ModelSpec, test_x: NDArray[np.integer], seed: int, salt: int
+) -> ModelPackage:
+    """A task's initial global model: the MLP drawn from ``seed`` (the same one
+    ``Federation.initial_params`` and a publisher draw), quantised for the task."""
+    model = MLP(spec.widths, np.random.default_rng([seed, 0]))
+    return ModelPackage(quantize(model, spec, test_x), salt, 0)
+
+
+def seal_global(package: ModelPackage, recipients: Mapping[str, bytes]) -> bytes:
     """An envelope only the given participants (address -> X25519 public key) can open."""
-    key, ciphertext = encrypt(params_bytes)
+    key, ciphertext = encrypt(package.to_bytes())
     keys = {address: seal(key, public).hex() for address, public in sorted(recipients.items())}
-    return json.dumps({"box": ciphertext.hex(), "keys": keys, "v": 1}, sort_keys=True).encode()
+    return json.dumps({"box": ciphertext.hex(), "keys": keys, "v": 2}, sort_keys=True).encode()
 
 
-def open_global(envelope: bytes, address: str, private_key: bytes) -> bytes:
+def open_global(envelope: bytes, address: str, private_key: bytes) -> ModelPackage:
+    """The global model package in ``envelope``, opened with ``address``'s key."""
     try:
         doc = json.loads(envelope)
         sealed_key = bytes.fromhex(doc["keys"][address])
-        return decrypt(unseal(sealed_key, private_key), bytes.fromhex(doc["box"]))
-    except (ValueError, KeyError, TypeError, SealError) as exc:
+        plain = decrypt(unseal(sealed_key, private_key), bytes.fromhex(doc["box"]))
+    except (ValueError, KeyError, TypeError, AttributeError, SealError) as exc:
         raise ExchangeError(f"cannot open the global model for {address}: {exc}") from exc
+    return ModelPackage.from_bytes(plain)

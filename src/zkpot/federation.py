@@ -23,13 +23,14 @@ from eth_account.signers.local import LocalAccount
 from numpy.typing import NDArray
 
 from zkpot import proving
-from zkpot.exchange import global_commitment, params_to_bytes, seal_global
+from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.datasets import Dataset, load_dataset
 from zkpot.learning.fedavg import fedavg
 from zkpot.learning.model import MLP
 from zkpot.learning.partition import dirichlet, iid
 from zkpot.ledger import Ledger
 from zkpot.ledger.errors import LedgerError
+from zkpot.ledger.ledger import ZERO_ADDRESS
 from zkpot.ledger.model import Participant as Registration
 from zkpot.ledger.model import RoundStatus, TaskParams
 from zkpot.participant import (
@@ -41,7 +42,7 @@ from zkpot.participant import (
     Submitted,
     Training,
 )
-from zkpot.protocol import InvalidSubmission, RoundBlock, Task
+from zkpot.protocol import BelowThreshold, InvalidSubmission, RoundBlock, Task
 from zkpot.store import ContentStore, LocalStore
 
 #: progress(phase, done, total): called as work advances, for progress bars.
@@ -57,9 +58,10 @@ class Refusal:
     """Something a participant did in a round that the protocol refused.
 
     ``layer`` is who refused it: ``"ledger"`` (a reverted transaction; ``rule`` is the
-    contract's custom error, e.g. ``InvalidProof``), ``"client"`` (the participant's own
-    software; ``rule`` is the protocol rule it would break) or ``"leader"`` (the leader
-    left the submission out of the aggregate; ``rule`` is its reason).
+    contract's custom error, e.g. ``InvalidProof``, or ``GlobalBelowThreshold`` for a
+    leader's block), ``"client"`` (the participant's own software; ``rule`` is the
+    protocol rule it would break) or ``"leader"`` (the leader left the submission out of
+    the aggregate; ``rule`` is its reason).
     """
 
     participant: str
@@ -87,6 +89,8 @@ class RoundResult:
     not_submitted: dict[str, str] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
+    #: Leaders whose turn passed without a block, in turn order.
+    passed_over: list[str] = field(default_factory=list)
 
     def refused(self, participant: str) -> list[Refusal]:
         """The refusals of one participant in this round."""
@@ -132,6 +136,9 @@ class FederationResult:
                     "round": r.round,
                     "leader": r.leader,
                     "leader_accuracy": r.block.leader_accuracy if r.block else None,
+                    "global_proven_accuracy": (r.block.global_proven_accuracy if r.block else None),
+                    "passed_over": r.passed_over,
+                    "skipped": bool(r.block and r.block.skipped),
                     "block_hash": "0x" + r.block.hash.hex() if r.block else None,
                     "counts": r.counts,
                     "local_accuracy": r.local_accuracy,
@@ -276,7 +283,7 @@ class Federation:
         for p in self.participants:
             ledger.fund(p.address, 10**18)
         verifier = ledger.deploy_verifier(vk.to_evm(), publisher)
-        initial = params_to_bytes(self.initial_params())
+        initial = initial_global(self.task.spec, self.task.test_x, self.seed, proving.new_salt())
         registry = {p.address: p.identity.keys.public for p in self.participants}
         params = TaskParams(
             verifier=verifier,
@@ -308,8 +315,6 @@ class Federation:
             pk.num_constraints,
             task_id=task_id,
         )
-        by_address = {p.address: p for p in self.participants}
-        name_of = {p.address: p.name for p in self.participants}
         registry = {p.address: p.identity.keys.public for p in self.participants}
         order = [p.address for p in self.participants]
         on_chain = ledger.task(task_id)
@@ -338,29 +343,8 @@ class Federation:
                 rr.submit_gas[p.name] = done.gas
                 rr.verify_ms[p.name] = round(self._verify_ms(vk, p, done), 3)
             self.progress(f"round {r}: train, prove, submit", n, n)
-            if not any(r in p.submitted for p in self.participants):
-                raise RuntimeError(f"round {r}: no participant reached the threshold")
             self._close_window(task_id, r)
-            leader = by_address[ledger.leader_of(task_id, r).address]
-            rr.leader = leader.name
-            self.progress(f"round {r}: hand over, aggregate", 0, 1)
-            for p in self.participants:
-                if p is not leader and r in p.submitted:
-                    rr.handover_gas[p.name] = p.hand_over(
-                        ledger, task_id, r, leader.identity.keys.public
-                    )
-            for p in self.participants:
-                if p is not leader and p.name not in rr.absent:
-                    try:
-                        p.behaviour.not_leading(p, ledger, task_id, r)
-                    except LedgerError as exc:
-                        rr.refusals.append(Refusal(p.name, "ledger", type(exc).__name__, str(exc)))
-            block, _, rr.propose_gas = leader.lead(ledger, store, task_id, r, registry, order)
-            rr.refusals.extend(
-                Refusal(name_of.get(x.submitter, x.submitter), "leader", x.reason)
-                for x in block.rejected
-            )
-            self.progress(f"round {r}: hand over, aggregate", 1, 1)
+            block = self._decide(pk, task_id, r, rr, registry, order)
             rr.block = block
             cid, commitment = block.global_cid, block.global_commitment
             params = self.participants[0].read_global(store, cid, commitment)
@@ -369,6 +353,94 @@ class Federation:
             result.rounds.append(rr)
             result.global_params = params
         return result
+
+    def _decide(
+        self,
+        pk: proving.ProvingKey,
+        task_id: int,
+        r: int,
+        rr: RoundResult,
+        registry: Mapping[str, bytes],
+        order: Sequence[str],
+    ) -> RoundBlock:
+        """Phase two of round ``r``, turn by turn: the submitters hand their keys to the
+        current leader, which aggregates, proves the global model and proposes. A leader
+        that fails (the ledger refuses its block, or an honest aggregate cannot pass the
+        threshold) loses its turn to the next-best submitter; with no leader left, the
+        round is skipped and the previous global model carries over."""
+        ledger, store = self.ledger, self.store
+        by_address = {p.address: p for p in self.participants}
+        self.progress(f"round {r}: hand over, aggregate", 0, 1)
+        while True:
+            state = ledger.round_state(task_id, r)
+            if state.leader is None:
+                proposal = ledger.skip_round(None, task_id, r)
+                block = self._skipped_block(task_id, r)
+                if block.hash != proposal.block_hash:
+                    raise RuntimeError("the ledger's block hash differs from the protocol's")
+                rr.propose_gas = proposal.tx.gas_used
+                break
+            leader = by_address[state.leader]
+            rr.leader = leader.name
+            for p in self.participants:
+                if p is not leader and r in p.submitted:
+                    gas = p.hand_over(
+                        ledger, task_id, r, leader.address, leader.identity.keys.public
+                    )
+                    rr.handover_gas[p.name] = rr.handover_gas.get(p.name, 0) + gas
+            for p in self.participants:
+                if p is not leader and p.name not in rr.absent:
+                    try:
+                        p.behaviour.not_leading(p, ledger, task_id, r)
+                    except LedgerError as exc:
+                        rr.refusals.append(Refusal(p.name, "ledger", type(exc).__name__, str(exc)))
+            try:
+                block, _, gas = leader.lead(ledger, store, pk, task_id, r, registry, order)
+                rr.propose_gas = gas
+                break
+            except (LedgerError, BelowThreshold) as exc:
+                layer = "client" if isinstance(exc, BelowThreshold) else "ledger"
+                rr.refusals.append(Refusal(leader.name, layer, type(exc).__name__, str(exc)))
+                rr.passed_over.append(leader.name)
+                self._wait_until(state.turn_ends)
+        name_of = {p.address: p.name for p in self.participants}
+        rr.refusals.extend(
+            Refusal(name_of.get(x.submitter, x.submitter), "leader", x.reason)
+            for x in block.rejected
+        )
+        self.progress(f"round {r}: hand over, aggregate", 1, 1)
+        return block
+
+    def _skipped_block(self, task_id: int, r: int) -> RoundBlock:
+        """The block ``skipRound`` appends: the previous global model, no leader."""
+        on_chain = self.ledger.round_block(task_id, r)
+        assert on_chain is not None
+        parent = (
+            self.ledger.genesis_hash(task_id) if r == 0 else self.ledger.block_hash(task_id, r - 1)
+        )
+        assert parent is not None
+        return RoundBlock(
+            task_id=task_id,
+            round=r,
+            parent_hash=parent,
+            leader=ZERO_ADDRESS,
+            leader_count=0,
+            num_samples=self.task.num_samples,
+            global_commitment=on_chain.global_commitment,
+            global_count=on_chain.global_count,
+            global_cid=on_chain.global_cid,
+            accepted=(),
+        )
+
+    def _wait_until(self, timestamp: int) -> None:
+        """Let the chain reach ``timestamp``: a local chain is moved there, others slept on."""
+        wait = timestamp - self.ledger.timestamp()
+        if wait <= 0:
+            return
+        try:
+            self.ledger.advance_time(wait)
+        except LedgerError:
+            time.sleep(wait)
 
     def _close_window(self, task_id: int, r: int) -> None:
         """Wait for the submission window to close (at once when everyone submitted).

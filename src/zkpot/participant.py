@@ -6,7 +6,10 @@ stores its encrypted model and submits the ZKPoT transaction. In the second, onc
 window has closed and the ledger names the leader, every participant hands the key of its
 model package to the leader, sealed to the leader's X25519 key; the leader opens each
 package, checks it against the on-chain commitment, aggregates the verified models
-(FedAvg weighted by sample count), publishes the global model and proposes the block.
+(FedAvg weighted by sample count), quantises and commits the global model, proves its
+accuracy with the task's circuit, publishes it and proposes the block. A leader that does
+not propose a valid block in its turn is replaced by the next-best submitter (the ledger
+moves the turn on), and the others hand their keys over again.
 
 The same methods serve a single-process federation and separate processes: all state
 that crosses participants goes through the ledger and the content store.
@@ -35,8 +38,6 @@ from zkpot.exchange import (
     global_commitment,
     open_global,
     open_package,
-    params_from_bytes,
-    params_to_bytes,
     seal_global,
     seal_package,
 )
@@ -318,14 +319,16 @@ class Participant:
 
     # ------------------------------------------------------------- phase 2: hand over
 
-    def hand_over(self, ledger: Ledger, task_id: int, round: int, leader_key: bytes) -> int:
-        """Seal this round's package key to the leader; returns the gas used (0 if the
-        behaviour withholds the key)."""
+    def hand_over(
+        self, ledger: Ledger, task_id: int, round: int, leader: str, leader_key: bytes
+    ) -> int:
+        """Seal this round's package key to the current leader (address ``leader``, X25519
+        key ``leader_key``); returns the gas used (0 if the behaviour withholds the key)."""
         key = self.behaviour.handed_key(self, round, self.submitted[round].key)
         if key is None:
             return 0
         sealed = seal(key, leader_key)
-        return ledger.hand_over(self.identity.account, task_id, round, sealed).gas_used
+        return ledger.hand_over(self.identity.account, task_id, round, leader, sealed).gas_used
 
     # ------------------------------------------------------------- the leader's duty
 
@@ -333,18 +336,23 @@ class Participant:
         self,
         ledger: Ledger,
         store: ContentStore,
+        pk: proving.ProvingKey,
         task_id: int,
         round: int,
         registry: Mapping[str, bytes],
         order: Sequence[str],
     ) -> tuple[RoundBlock, list[NDArray[np.float64]], int]:
-        """Open, check and aggregate the round's models; publish and propose the block.
+        """Open, check and aggregate the round's models; quantise, commit and prove the
+        global model; publish it and propose the block.
 
         ``registry`` maps every participant's address to its X25519 key and ``order`` fixes
         the aggregation order (registration order), so the global model is reproducible.
-        Returns the block, the global parameters and the proposal's gas.
+        Returns the block, the global parameters and the proposal's gas. Raises the
+        protocol's ``BelowThreshold`` if an honest leader's aggregate cannot pass the
+        threshold (its turn then passes to the next submitter), and the ledger's error if
+        the contract refuses the block.
         """
-        handed = ledger.handovers(task_id, round)
+        handed = ledger.handovers(task_id, round, leader=self.address)
         contributions: list[Contribution] = []
         rejected: list[Rejection] = []
         for address in order:
@@ -364,34 +372,50 @@ class Participant:
                 Contribution(address, package.model.dequantize(), package.num_samples)
             )
         params, accepted, rejected = self.behaviour.aggregate(self, round, contributions, rejected)
-        blob = params_to_bytes(params)
-        cid = store.put(seal_global(blob, registry))
+        weight = sum(c.num_samples for c in contributions if c.address in set(accepted))
+        package = ModelPackage(
+            quantize(MLP.from_params(params), self.task.spec, self.task.test_x),
+            proving.new_salt(),
+            weight,
+        )
+        commitment = global_commitment(package)
+        tag = ledger.global_tag(task_id, round, self.address)
+        proven = proving.prove(pk, package.model, package.salt, tag)
+        if self.behaviour.checks_threshold and proven.count < self.task.min_count:
+            raise BelowThreshold(
+                f"the global model proves {proven.count}, below the threshold "
+                f"{self.task.min_count}: no block this turn"
+            )
+        cid = store.put(seal_global(package, registry))
         head = ledger.head(task_id)
+        me = ledger.round_state(task_id, round)
         proposal = ledger.propose_block(
             self.identity.account,
             task_id,
             round,
             head.block_hash,
-            global_commitment(blob),
+            commitment,
+            proven.count,
             cid,
             accepted,
+            proven.proof.to_evm(),
         )
-        leader = ledger.leader_of(task_id, round)
         block = RoundBlock(
             task_id=task_id,
             round=round,
             parent_hash=head.block_hash,
-            leader=leader.address,
-            leader_count=leader.count,
+            leader=self.address,
+            leader_count=me.best_count,
             num_samples=self.task.num_samples,
-            global_commitment=global_commitment(blob),
+            global_commitment=commitment,
+            global_count=proven.count,
             global_cid=cid,
             accepted=tuple(sorted(accepted, key=lambda a: int(a, 16))),
             rejected=tuple(rejected),
         )
         if block.hash != proposal.block_hash:
             raise RuntimeError("the ledger's block hash differs from the protocol's")
-        return block, params, proposal.tx.gas_used
+        return block, package.model.dequantize(), proposal.tx.gas_used
 
     def _package_key(self, handed: Mapping[str, bytes], address: str, round: int) -> bytes | None:
         """The package key of ``address``: this leader's own, or the one handed over
@@ -420,8 +444,11 @@ class Participant:
     def read_global(
         self, store: ContentStore, cid: str, commitment: int
     ) -> list[NDArray[np.float64]]:
-        """Fetch, open and check the published global model."""
-        blob = open_global(store.get(cid), self.address, self.identity.keys.private)
-        if global_commitment(blob) != commitment:
+        """Fetch, open and check the published global model (its weights and salt must
+        open the commitment on chain, the one the block's proof is about)."""
+        package = open_global(store.get(cid), self.address, self.identity.keys.private)
+        if package.model.spec != self.task.spec:
+            raise ExchangeError("the global model does not have the task's architecture")
+        if global_commitment(package) != commitment:
             raise ExchangeError("the global model does not match its on-chain commitment")
-        return params_from_bytes(blob)
+        return package.model.dequantize()

@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zkpot import proving
-from zkpot.exchange import global_commitment, open_package, params_to_bytes
+from zkpot.exchange import global_commitment, open_global, open_package
 from zkpot.learning.datasets import quantize_inputs
 from zkpot.learning.fedavg import fedavg
 from zkpot.learning.model import MLP
@@ -310,9 +310,12 @@ class DishonestLeader(Behaviour):
     * ``mode="skip"``: aggregates its own model only and lists every other submission as
       rejected with a false reason (the leader's commitment-mismatch reason);
     * ``mode="alter"``: accepts everyone but publishes an altered global model (the
-      FedAvg with its output classes rotated by one, so every prediction is wrong).
+      FedAvg with its output classes rotated by one, so every prediction is wrong) and
+      proposes it with the altered model's true, low count (the ledger refuses it with
+      ``GlobalBelowThreshold`` and the turn passes to the next-best submitter).
 
-    While another participant leads it tries to propose the round block itself.
+    While another participant leads it tries to propose the round block itself, passing
+    its own submission off as the global model.
     """
 
     name = "dishonest-leader"
@@ -338,16 +341,24 @@ class DishonestLeader(Behaviour):
         return np.concatenate([p.x, public_x]), np.concatenate([p.y, public_y])
 
     def not_leading(self, p: Participant, ledger: Ledger, task_id: int, round: int) -> None:
+        # Its own submission as the "global model": commitment, count and proof.
         head = ledger.head(task_id)
-        blob = params_to_bytes(p.model.get_params())
+        own = p.submitted.get(round)
+        if own is None:
+            commitment, count, proof = 1, p.task.num_samples, (1, 2) * 4
+        else:
+            words = proving.Proof.from_bytes(own.proof).to_evm()
+            commitment, count, proof = own.commitment, own.count, tuple(words)
         ledger.propose_block(
             p.identity.account,
             task_id,
             round,
             head.block_hash,
-            global_commitment(blob),
+            commitment,
+            count,
             "usurped-block",
-            [p.address] if round in p.submitted else [],
+            [p.address] if own is not None else [],
+            proof,
         )
 
     def aggregate(
@@ -392,15 +403,26 @@ def audit_rejection(
 
 
 def audit_aggregate(
-    ledger: Ledger, store: ContentStore, task_id: int, round: int, keys: Mapping[str, bytes]
+    ledger: Ledger,
+    store: ContentStore,
+    task_id: int,
+    round: int,
+    keys: Mapping[str, bytes],
+    auditor: Participant,
 ) -> bool:
     """Whether the round's published global model is the FedAvg of the accepted packages.
 
     Needs the package key of every accepted participant (given up by each of them: the
-    ledger holds no way to check the aggregate otherwise). Recomputes the leader's FedAvg
-    in registration order and compares it with the block's global commitment."""
+    ledger holds no way to check the aggregate otherwise), and a registered ``auditor``
+    to open the global model. Recomputes the leader's FedAvg in registration order,
+    quantises it for the task, and compares it with the published global model (which
+    must open the block's commitment)."""
     block = ledger.round_block(task_id, round)
     if block is None:
+        return False
+    envelope = store.get(block.global_cid)
+    published = open_global(envelope, auditor.address, auditor.identity.keys.private)
+    if global_commitment(published) != block.global_commitment:
         return False
     models, weights = [], []
     for registered in ledger.participants(task_id):
@@ -416,7 +438,9 @@ def audit_aggregate(
         weights.append(package.num_samples)
     if not models:
         return False
-    return global_commitment(params_to_bytes(fedavg(models, weights))) == block.global_commitment
+    task = auditor.task
+    expected = quantize(MLP.from_params(fedavg(models, weights)), task.spec, task.test_x)
+    return expected == published.model
 
 
 # ----------------------------------------------------------------------------- registry

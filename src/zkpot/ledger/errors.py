@@ -158,6 +158,30 @@ class BadSealedKey(ContractError):
     fields = ("length",)
 
 
+class GlobalBelowThreshold(ContractError):
+    """A block's global model proves a count below the task's threshold."""
+
+    fields = ("count", "minCount")
+
+
+class InvalidGlobalProof(ContractError):
+    """A block's global-model proof does not verify (or its commitment is not a field
+    element)."""
+
+
+class NoLeaderLeft(ContractError):
+    """Every submitter's leader turn has passed without a block: the round can only be
+    skipped."""
+
+    fields = ("taskId", "round")
+
+
+class RoundHasLeader(ContractError):
+    """A round cannot be skipped while a leader still has its turn."""
+
+    fields = ("taskId", "round", "leader")
+
+
 # Groth16Verifier.sol ---------------------------------------------------------------------
 
 
@@ -189,6 +213,10 @@ CONTRACT_ERRORS: dict[str, type[ContractError]] = {
         AcceptedNotSorted,
         NoValidSubmission,
         BadSealedKey,
+        GlobalBelowThreshold,
+        InvalidGlobalProof,
+        NoLeaderLeft,
+        RoundHasLeader,
         InvalidVerifyingKey,
     )
 }

@@ -45,6 +45,26 @@ def binding_tag(
     return int.from_bytes(keccak(data), "big") % SCALAR_FIELD
 
 
+#: ZKPoT.GLOBAL_DOMAIN: separates global-model tags from submission tags.
+GLOBAL_DOMAIN = keccak(b"zkpot.global-model")
+
+
+def global_tag(chain_id: int, contract_address: str, task_id: int, round: int, leader: str) -> int:
+    """The tag of a global-model proof, exactly as ``ZKPoT.globalTag`` computes it::
+
+        uint256(keccak256(abi.encode(
+            block.chainid, address(this), taskId, round, leader, GLOBAL_DOMAIN))) % r
+
+    The extra domain word makes it differ from every submission's binding tag, so a
+    participant's proof can never stand in for a block's global-model proof.
+    """
+    data = encode(
+        ["uint256", "address", "uint256", "uint32", "address", "bytes32"],
+        [chain_id, contract_address, task_id, round, leader, GLOBAL_DOMAIN],
+    )
+    return int.from_bytes(keccak(data), "big") % SCALAR_FIELD
+
+
 def tie_break_rank(round: int, submitter: str) -> int:
     """``uint256(keccak256(abi.encode(round, submitter)))``: the lowest wins a tie on count."""
     return int.from_bytes(keccak(encode(["uint32", "address"], [round, submitter])), "big")
@@ -57,14 +77,26 @@ def block_hash(
     leader: str,
     leader_count: int,
     global_commitment: int,
+    global_count: int,
     global_cid: str,
     accepted: Sequence[str],
 ) -> bytes:
-    """Hash of a round block, exactly as ``proposeBlock`` computes it."""
+    """Hash of a round block, exactly as ``proposeBlock`` and ``skipRound`` compute it
+    (a skipped round has the zero leader, count 0 and no accepted submissions)."""
     accepted_hash = keccak(encode(["address[]"], [list(accepted)]))
     return keccak(
         encode(
-            ["uint256", "uint32", "bytes32", "address", "uint32", "uint256", "bytes32", "bytes32"],
+            [
+                "uint256",
+                "uint32",
+                "bytes32",
+                "address",
+                "uint32",
+                "uint256",
+                "uint32",
+                "bytes32",
+                "bytes32",
+            ],
             [
                 task_id,
                 round,
@@ -72,6 +104,7 @@ def block_hash(
                 leader,
                 leader_count,
                 global_commitment,
+                global_count,
                 keccak(global_cid.encode()),
                 accepted_hash,
             ],

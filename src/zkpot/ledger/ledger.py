@@ -59,7 +59,11 @@ HANDOVER_GAS = 80_000
 SEALED_KEY_BYTES = 80
 REGISTER_GAS_BASE = 600_000
 REGISTER_GAS_PER_PARTICIPANT = 90_000
-PROPOSE_GAS_BASE = 300_000
+#: proposeBlock verifies a Groth16 proof (~210k gas) besides writing the block.
+PROPOSE_GAS_BASE = 600_000
+#: A later leader turn re-ranks the submissions: per turn and participant.
+PROPOSE_GAS_PER_TURN_MEMBER = 6_000
+SKIP_GAS_BASE = 200_000
 PROPOSE_GAS_PER_ACCEPTED = 15_000
 #: Opening a round pre-writes one storage word per 7 participants (see ZKPoT.sol).
 GAS_PER_ROUND_WORD = 25_000
@@ -291,30 +295,39 @@ class Ledger:
         round: int,
         parent_hash: bytes,
         global_commitment: int,
+        global_count: int,
         global_cid: str,
         accepted: Sequence[str],
+        global_proof: Sequence[int],
     ) -> BlockProposal:
-        """Append the block of a closed round (only its leader may).
+        """Append the block of a closed round (only the current turn's leader may).
 
-        ``accepted`` is a set of participants with valid submissions; it is sent (and
-        hashed) in ascending address order.
+        ``global_proof`` (eight EVM words) proves that the model committed to by
+        ``global_commitment`` classifies ``global_count`` test samples correctly, with
+        :meth:`global_tag` as the tag. ``accepted`` is a set of participants with valid
+        submissions; it is sent (and hashed) in ascending address order.
         """
         uint("task_id", task_id, 2**256 - 1, minimum=1)
         uint("round", round, UINT32_MAX)
         if not isinstance(parent_hash, bytes) or len(parent_hash) != 32:
             raise InvalidArgument("parent_hash must be 32 bytes")
         field_element("global_commitment", global_commitment)
+        uint("global_count", global_count, UINT32_MAX)
         if not isinstance(global_cid, str) or not global_cid:
             raise InvalidArgument("global_cid must be a non-empty string")
+        proof = words("global_proof", global_proof, PROOF_WORDS, hashes.BASE_FIELD)
         ordered = hashes.sort_addresses([checksum(a, "accepted address") for a in accepted])
         if len(set(ordered)) != len(ordered):
             raise InvalidArgument("an accepted address is listed twice")
-        words_to_open = -(-self.task(task_id).participant_count // 7)
+        task = self.task(task_id)
+        words_to_open = -(-task.participant_count // 7)
+        state = self.round_state(task_id, round)
         gas = (
             PROPOSE_GAS_BASE
             + PROPOSE_GAS_PER_ACCEPTED * len(ordered)
             + GAS_PER_ROUND_WORD * words_to_open
             + GAS_PER_STRING_BYTE * len(global_cid.encode())
+            + PROPOSE_GAS_PER_TURN_MEMBER * state.turn * task.participant_count
         )
         result = self.transact(
             leader,
@@ -323,27 +336,54 @@ class Ledger:
             round,
             parent_hash,
             global_commitment,
+            global_count,
             global_cid,
             ordered,
+            proof,
             gas=gas,
         )
         return BlockProposal(result.event("BlockProposed").args["blockHash"], result)
 
-    def hand_over(
-        self, account: LocalAccount, task_id: int, round: int, sealed_key: bytes
-    ) -> TxResult:
-        """Phase two: hand the round's leader this account's package key, sealed to the
-        leader's X25519 key. Only an event is written; no state changes."""
+    def skip_round(self, account: LocalAccount | None, task_id: int, round: int) -> BlockProposal:
+        """Append an empty block for a closed round with no leader left (nobody submitted,
+        or every submitter's turn passed); the previous global model carries over."""
         uint("task_id", task_id, 2**256 - 1, minimum=1)
         uint("round", round, UINT32_MAX)
+        task = self.task(task_id)
+        gas = (
+            SKIP_GAS_BASE
+            + GAS_PER_ROUND_WORD * -(-task.participant_count // 7)
+            + PROPOSE_GAS_PER_TURN_MEMBER * task.participant_count**2
+            + GAS_PER_STRING_BYTE * 128
+        )
+        result = self.transact(account, "skipRound", task_id, round, gas=gas)
+        return BlockProposal(result.event("BlockProposed").args["blockHash"], result)
+
+    def hand_over(
+        self, account: LocalAccount, task_id: int, round: int, leader: str, sealed_key: bytes
+    ) -> TxResult:
+        """Phase two: hand ``leader`` (who must hold the current turn, else NotLeader) this
+        account's package key, sealed to the leader's X25519 key. Only an event is
+        written; no state changes."""
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        leader = checksum(leader, "leader")
         if not isinstance(sealed_key, bytes) or len(sealed_key) != SEALED_KEY_BYTES:
             raise InvalidArgument(f"sealed_key must be {SEALED_KEY_BYTES} bytes")
-        return self.transact(account, "handOver", task_id, round, sealed_key, gas=HANDOVER_GAS)
+        task = self.task(task_id)
+        gas = HANDOVER_GAS + PROPOSE_GAS_PER_TURN_MEMBER * task.participant_count**2
+        return self.transact(account, "handOver", task_id, round, leader, sealed_key, gas=gas)
 
-    def handovers(self, task_id: int, round: int) -> dict[str, bytes]:
-        """The sealed keys handed over in a round, by submitter."""
+    def handovers(self, task_id: int, round: int, leader: str | None = None) -> dict[str, bytes]:
+        """The sealed keys handed over in a round, by submitter (only those handed to
+        ``leader`` if given; a submitter hands over again to each new leader)."""
         logs = self._logs("HandedOver", {"taskId": task_id, "round": round})
-        return {log["args"]["submitter"]: bytes(log["args"]["sealedKey"]) for log in logs}
+        wanted = None if leader is None else checksum(leader, "leader")
+        return {
+            log["args"]["submitter"]: bytes(log["args"]["sealedKey"])
+            for log in logs
+            if wanted is None or log["args"]["leader"] == wanted
+        }
 
     def model_cid(self, task_id: int, round: int, submitter: str) -> str:
         """The CID a participant submitted with its proof (kept in the Submitted event)."""
@@ -354,9 +394,7 @@ class Ledger:
         return str(logs[0]["args"]["modelCid"])
 
     def _logs(self, event: str, filters: dict[str, Any]) -> list[Any]:
-        return list(
-            self.contract.events[event]().get_logs(from_block=0, argument_filters=filters)
-        )
+        return list(self.contract.events[event]().get_logs(from_block=0, argument_filters=filters))
 
     # ------------------------------------------------------------------ views
 
@@ -403,7 +441,7 @@ class Ledger:
 
     def round_state(self, task_id: int, round: int) -> RoundState:
         """Status, schedule, submissions and best count of a round."""
-        status, opened, deadline, submitted, leader, best, block = self._view(
+        status, opened, deadline, submitted, leader, best, block, turn, turn_ends = self._view(
             self.contract.functions.roundState(task_id, uint("round", round, UINT32_MAX))
         )
         return RoundState(
@@ -416,10 +454,14 @@ class Ledger:
             None if leader == ZERO_ADDRESS else leader,
             best,
             None if block == ZERO_HASH else block,
+            turn,
+            turn_ends,
         )
 
     def leader_of(self, task_id: int, round: int) -> Leader:
-        """Leader of a closed round (RoundStillOpen / NoSubmissions otherwise)."""
+        """Leader of a round: the current turn's once closed (RoundStillOpen, NoSubmissions
+        or NoLeaderLeft otherwise), the block's once finalized (the zero address if the
+        round was skipped)."""
         leader, count = self._view(
             self.contract.functions.leaderOf(task_id, uint("round", round, UINT32_MAX))
         )
@@ -436,10 +478,21 @@ class Ledger:
 
     def round_block(self, task_id: int, round: int) -> RoundBlock | None:
         """The block of a round, or None until it is appended."""
-        block, commitment, cid = self._view(
+        block, commitment, cid, leader, leader_count, global_count = self._view(
             self.contract.functions.roundBlock(task_id, uint("round", round, UINT32_MAX))
         )
-        return None if block == ZERO_HASH else RoundBlock(task_id, round, block, commitment, cid)
+        if block == ZERO_HASH:
+            return None
+        return RoundBlock(
+            task_id,
+            round,
+            block,
+            commitment,
+            cid,
+            None if leader == ZERO_ADDRESS else leader,
+            leader_count,
+            global_count,
+        )
 
     def block_hash(self, task_id: int, round: int) -> bytes | None:
         """Hash of a round's block, or None until it is appended."""
@@ -465,6 +518,12 @@ class Ledger:
         """The tag a proof by ``submitter`` must carry in this task and round."""
         return hashes.binding_tag(
             self.chain_id, self.address, task_id, round, checksum(submitter, "submitter")
+        )
+
+    def global_tag(self, task_id: int, round: int, leader: str) -> int:
+        """The tag a block's global-model proof by ``leader`` must carry."""
+        return hashes.global_tag(
+            self.chain_id, self.address, task_id, round, checksum(leader, "leader")
         )
 
     # ------------------------------------------------------------------ time

@@ -121,7 +121,13 @@ class RoundStatus(IntEnum):
 
 @dataclass(frozen=True)
 class RoundState:
-    """A round's schedule, submissions so far and best proven count."""
+    """A round's schedule, submissions so far and its leader.
+
+    While open, ``leader`` is the best submission so far; once closed, the leader of the
+    current turn (``None`` when every turn has passed), whose turn ends at ``turn_ends``;
+    once finalized, the leader that appended the block (``None`` if the round was skipped).
+    ``best_count`` is that leader's proven count.
+    """
 
     task_id: int
     round: int
@@ -132,6 +138,8 @@ class RoundState:
     leader: str | None
     best_count: int
     block_hash: bytes | None
+    turn: int = 0
+    turn_ends: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,13 +161,16 @@ class Leader:
 
 @dataclass(frozen=True)
 class RoundBlock:
-    """The block appended for a round."""
+    """The block appended for a round (``leader`` is ``None`` for a skipped round)."""
 
     task_id: int
     round: int
     block_hash: bytes
     global_commitment: int
     global_cid: str
+    leader: str | None = None
+    leader_count: int = 0
+    global_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from eth_account.signers.local import LocalAccount
 from numpy.typing import NDArray
 
 from zkpot import proving
-from zkpot.exchange import global_commitment, params_to_bytes, seal_global
+from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.model import MLP
 from zkpot.learning.quantize import ModelSpec
 from zkpot.ledger import Ledger, TaskParams
@@ -194,7 +194,7 @@ def publish_task(
     pk_cid = store.put(pk.to_bytes())
     vk_cid = store.put(vk.to_bytes())
     test_cid = store.put(task.test_set_bytes())
-    initial = params_to_bytes(initial_params(task.spec.widths, seed))
+    initial = initial_global(task.spec, task.test_x, seed, proving.new_salt())
     registry = {r.address: r.x25519_key for r in registrations}
     initial_cid = store.put(seal_global(initial, registry))
     manifest = TaskManifest(

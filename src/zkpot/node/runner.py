@@ -14,8 +14,10 @@ round:
 2. **Phase two.** Once the window has closed (early when every registered participant
    has submitted): a submitter that is not the leader hands over its package key
    (:meth:`Participant.hand_over`); the leader waits for the other submitters' hand-overs
-   (at most ``handover_timeout_s``), then opens, checks, aggregates, publishes and proposes
-   (:meth:`Participant.lead`).
+   (at most ``handover_timeout_s``), then opens, checks, aggregates, proves the global
+   model, publishes and proposes (:meth:`Participant.lead`). If the leader's turn passes
+   without a block, the ledger names the next-best submitter and the others hand over
+   again; once no leader is left, any node skips the round.
 3. When the round's block is on chain, the node reads and checks the global model
    (:meth:`Participant.read_global`) and records the round as ``done``.
 
@@ -56,10 +58,12 @@ from zkpot.learning.partition import dirichlet, iid
 from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger, RoundStatus
 from zkpot.ledger import errors as chain_errors
+from zkpot.ledger.model import RoundBlock as LedgerRoundBlock
 from zkpot.node.manifest import LoadedTask
 from zkpot.node.state import ParticipantState, RoundRecord, Stage
 from zkpot.node.status import RoundView, round_view
 from zkpot.participant import DEFAULT_TRAINING, Identity, Participant, Submitted, Training
+from zkpot.protocol import BelowThreshold
 from zkpot.store import ContentStore
 
 #: emit(event): receives each progress event (a JSON-serialisable dict).
@@ -357,19 +361,43 @@ class ParticipantNode:
     # ------------------------------------------------------------------ phase two
 
     def _phase_two(self, r: int) -> None:
+        """Hand over to (or be) the leader of each turn until the round has its block."""
         self._event("waiting", r, until="closed")
         status = self._poll(lambda: self._closed_status(r))
         record = self.state.record(r)
         if record is None or not record.submitted or status == RoundStatus.FINALIZED:
             return
-        if record.stage in (Stage.HANDED_OVER, Stage.PROPOSED):
-            return
         self._ensure_stored(record)
-        leader = self.ledger.leader_of(self.task_id, r).address
-        if leader == self.address:
-            self._lead(r)
-        else:
-            self._hand_over(r, leader)
+        while True:
+            state = self.ledger.round_state(self.task_id, r)
+            if state.status == RoundStatus.FINALIZED or state.leader is None:
+                return  # no leader left: _finish skips the round
+            if state.leader == self.address:
+                if self._lead(r):
+                    return
+            else:
+                self._hand_over(r, state.leader)
+            # Until the block appears or the turn passes to the next leader.
+            self._poll(lambda s=state: self._turn_over(r, s.turn))
+
+    def _block_or_skip(self, r: int) -> LedgerRoundBlock | None:
+        """The round's block; appends the skip block if the round has no leader left."""
+        block = self.ledger.round_block(self.task_id, r)
+        if block is not None:
+            return block
+        state = self.ledger.round_state(self.task_id, r)
+        if state.status == RoundStatus.CLOSED and state.leader is None:
+            try:
+                self.ledger.skip_round(self.participant.identity.account, self.task_id, r)
+                self._event("skipped_round", r)
+            except (chain_errors.BlockAlreadyProposed, chain_errors.RoundHasLeader):
+                pass  # another node was first
+            return self.ledger.round_block(self.task_id, r)
+        return None
+
+    def _turn_over(self, r: int, turn: int) -> bool:
+        state = self.ledger.round_state(self.task_id, r)
+        return state.status == RoundStatus.FINALIZED or state.turn != turn
 
     def _closed_status(self, r: int) -> RoundStatus | None:
         """The round's status once its window has closed, None while it is open."""
@@ -377,32 +405,46 @@ class ParticipantNode:
         return status if status in (RoundStatus.CLOSED, RoundStatus.FINALIZED) else None
 
     def _hand_over(self, r: int, leader: str) -> None:
-        if self.address in self.ledger.handovers(self.task_id, r):
+        if self.address in self.ledger.handovers(self.task_id, r, leader=leader):
             self.state.advance(r, Stage.HANDED_OVER, leader=leader)
             return
         try:
-            gas = self.participant.hand_over(self.ledger, self.task_id, r, self.registry[leader])
-        except chain_errors.RoundNotOpen:
-            # The leader proposed without this node's model (its wait ran out).
+            gas = self.participant.hand_over(
+                self.ledger, self.task_id, r, leader, self.registry[leader]
+            )
+        except (chain_errors.RoundNotOpen, chain_errors.NotLeader, chain_errors.NoLeaderLeft):
+            # The leader proposed without this node's model (its wait ran out), or its turn
+            # passed meanwhile: the loop hands over to the next one.
             self._event("hand_over_too_late", r, leader=leader)
             return
         self.state.advance(r, Stage.HANDED_OVER, leader=leader, handover_gas=gas)
         self._event("handed_over", r, leader=leader, gas=gas)
 
-    def _lead(self, r: int) -> None:
+    def _lead(self, r: int) -> bool:
+        """Aggregate, prove the global model and propose; False if this turn yields no
+        block (the aggregate cannot pass the threshold, or the ledger refuses it)."""
         if self.ledger.block_hash(self.task_id, r) is not None:
             self.state.advance(r, Stage.PROPOSED, leader=self.address)
-            return
+            return True
         self._wait_for_handovers(r)
         self._event("leading", r)
         try:
             block, _, gas = self.participant.lead(
-                self.ledger, self.store, self.task_id, r, self.registry, self.order
+                self.ledger,
+                self.store,
+                self.loaded.pk,
+                self.task_id,
+                r,
+                self.registry,
+                self.order,
             )
         except chain_errors.BlockAlreadyProposed:
             # An earlier run's proposal was mined in the meantime.
             self.state.advance(r, Stage.PROPOSED, leader=self.address)
-            return
+            return True
+        except (BelowThreshold, chain_errors.LedgerError) as exc:
+            self._event("no_block", r, reason=str(exc))
+            return False
         self.state.advance(
             r,
             Stage.PROPOSED,
@@ -419,6 +461,7 @@ class ParticipantNode:
             rejected=[vars(x) for x in block.rejected],
             gas=gas,
         )
+        return True
 
     def _wait_for_handovers(self, r: int) -> None:
         """Until every other submitter has handed over its key, or the timeout."""
@@ -429,7 +472,7 @@ class ParticipantNode:
         ]
         give_up = time.monotonic() + self.config.handover_timeout_s
         while True:
-            handed = self.ledger.handovers(self.task_id, r)
+            handed = self.ledger.handovers(self.task_id, r, leader=self.address)
             missing = [a for a in others if a not in handed]
             if not missing:
                 return
@@ -441,8 +484,9 @@ class ParticipantNode:
     # ------------------------------------------------------------------ the block
 
     def _finish(self, r: int) -> RoundView:
-        """Wait for the round's block, check the global model, record the round done."""
-        block = self._poll(lambda: self.ledger.round_block(self.task_id, r))
+        """Wait for the round's block (skipping the round once no leader is left), check
+        the global model, record the round done."""
+        block = self._poll(lambda: self._block_or_skip(r))
         self.participant.read_global(self.store, block.global_cid, block.global_commitment)
         view = round_view(self.ledger, self.task_id, r, self.order)
         self.state.advance(

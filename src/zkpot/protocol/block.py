@@ -19,7 +19,12 @@ class Rejection:
 @dataclass(frozen=True)
 class RoundBlock:
     """Round ``round`` of task ``task_id``: its leader, the leader's proven accuracy, the
-    global model it published, and which submissions it aggregated or rejected."""
+    global model it published with that model's own proven count, and which submissions
+    it aggregated or rejected.
+
+    A skipped round (no leader proposed in time) has the zero address as leader, count 0,
+    no submissions, and carries the previous global model over.
+    """
 
     task_id: int
     round: int
@@ -28,6 +33,7 @@ class RoundBlock:
     leader_count: int
     num_samples: int
     global_commitment: int
+    global_count: int
     global_cid: str
     accepted: tuple[str, ...]
     rejected: tuple[Rejection, ...] = field(default=())
@@ -35,6 +41,15 @@ class RoundBlock:
     @property
     def leader_accuracy(self) -> float:
         return self.leader_count / self.num_samples
+
+    @property
+    def global_proven_accuracy(self) -> float:
+        """The accuracy the global model proved on the public test set."""
+        return self.global_count / self.num_samples
+
+    @property
+    def skipped(self) -> bool:
+        return int(self.leader, 16) == 0
 
     @property
     def hash(self) -> bytes:
@@ -46,6 +61,7 @@ class RoundBlock:
             self.leader,
             self.leader_count,
             self.global_commitment,
+            self.global_count,
             self.global_cid,
             self.accepted,
         )
@@ -55,4 +71,6 @@ class RoundBlock:
         data["parent_hash"] = "0x" + self.parent_hash.hex()
         data["hash"] = "0x" + self.hash.hex()
         data["leader_accuracy"] = self.leader_accuracy
+        data["global_proven_accuracy"] = self.global_proven_accuracy
+        data["skipped"] = self.skipped
         return data
