@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from zkpot import Federation, Task
-from zkpot.exchange import ExchangeError, ModelPackage, open_global, params_from_bytes
+from zkpot.exchange import ExchangeError, ModelPackage, global_commitment, open_global
+from zkpot.learning.inference import correct_count
 from zkpot.learning.quantize import QuantizedModel
 from zkpot.participant import Training
 from zkpot.store import LocalStore
@@ -52,6 +53,8 @@ def test_rounds_produce_hash_linked_blocks_led_by_the_best_proof(two_runs):
         assert r.counts[r.leader] == block.leader_count
         assert len(block.accepted) == len(r.counts)
         assert not block.rejected
+        assert not r.passed_over and not block.skipped
+        assert block.global_count >= result.task.min_count
         assert all(gas < 300_000 for gas in r.submit_gas.values())
         parent = block.hash
 
@@ -60,11 +63,12 @@ def test_same_seed_same_leaders_and_bit_identical_global_models(two_runs):
     (_, a), (_, b), _ = two_runs
     # Keys and salts are fresh: the two runs share no address and no commitment.
     assert set(a.addresses.values()).isdisjoint(b.addresses.values())
-    assert [r.block.global_commitment for r in a.rounds] == [
+    assert {r.block.global_commitment for r in a.rounds}.isdisjoint(
         r.block.global_commitment for r in b.rounds
-    ]
+    )
     for ra, rb in zip(a.rounds, b.rounds, strict=True):
         assert ra.counts == rb.counts
+        assert ra.block.global_count == rb.block.global_count
         best = max(ra.counts.values())
         if list(ra.counts.values()).count(best) == 1:
             assert ra.leader == rb.leader
@@ -85,7 +89,9 @@ def test_only_participants_can_read_what_is_stored(two_runs):
     block = result.rounds[-1].block
     envelope = fed.store.get(block.global_cid)
     p0 = fed.participants[0]
-    params = params_from_bytes(open_global(envelope, p0.address, p0.identity.keys.private))
+    package = open_global(envelope, p0.address, p0.identity.keys.private)
+    params = package.model.dequantize()
+    assert global_commitment(package) == block.global_commitment
     assert all(np.array_equal(x, y) for x, y in zip(params, result.global_params, strict=True))
     outsider = fed.participants[1].identity.keys.private
     with pytest.raises(ExchangeError):
@@ -97,3 +103,23 @@ def test_only_participants_can_read_what_is_stored(two_runs):
         ModelPackage.from_bytes(blob)
     with pytest.raises(ValueError):
         QuantizedModel.from_bytes(blob)
+
+
+def test_each_block_proves_the_published_global_model(two_runs):
+    """The block's global count is what the published model (which opens the block's
+    commitment) really scores on the public test set, and it passes the threshold."""
+    (fed, result), _, _ = two_runs
+    task = result.task
+    p0 = fed.participants[0]
+    for r in result.rounds:
+        package = open_global(
+            fed.store.get(r.block.global_cid), p0.address, p0.identity.keys.private
+        )
+        assert global_commitment(package) == r.block.global_commitment
+        count = correct_count(package.model, task.test_x, task.test_y)
+        assert r.block.global_count == count >= task.min_count
+        on_chain = fed.ledger.round_block(result.task_id, r.round)
+        assert (
+            on_chain.global_count == count
+            and on_chain.leader == fed.participants[int(r.leader[1:])].address
+        )

@@ -1,14 +1,16 @@
 """The ZKPoT protocol on both backends: rounds, leaders, the block chain, every rejection.
 
 Proofs are real: ``zkpot.proving`` proves, for a tiny circuit (``prover`` fixture), models
-whose correct-count each test chooses among 9, 7, 5 and 3 of 24 test samples. Every
-rejection is sent as a real transaction (bypassing the Python checks), must revert with
-its custom error and must leave the state as it was.
+whose correct-count each test chooses among 9, 7, 5 and 3 of 24 test samples, both for
+submissions (bound by the submitter's binding tag) and for the global model of each block
+(bound by the leader's global tag). Every rejection is sent as a real transaction
+(bypassing the Python checks), must revert with its custom error and must leave the state
+as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -47,8 +49,14 @@ from zkpot.ledger import (
     block_hash,
     genesis_hash,
 )
+from zkpot.ledger.errors import (
+    GlobalBelowThreshold,
+    InvalidGlobalProof,
+    NoLeaderLeft,
+    RoundHasLeader,
+)
 from zkpot.ledger.hashes import BASE_FIELD, SCALAR_FIELD, sort_addresses, tie_break_rank
-from zkpot.ledger.ledger import SUBMIT_GAS
+from zkpot.ledger.ledger import PROPOSE_GAS_BASE, SUBMIT_GAS, BlockProposal
 
 if TYPE_CHECKING:
     from anvil import TinyProver
@@ -58,10 +66,13 @@ pytest_plugins = ("anvil",)
 WINDOW = 3_600
 GAS_BUDGET = 300_000
 CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+#: A stand-in sealed box (80 bytes); the ledger checks only its length.
+SEALED_KEY = bytes(range(80))
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def commitment_of(name: str) -> int:
-    """A stand-in global model commitment (any field element will do for the ledger)."""
+    """A stand-in commitment of the initial model (any field element will do for it)."""
     return int.from_bytes(keccak(text=name), "big") % SCALAR_FIELD
 
 
@@ -120,6 +131,39 @@ class TaskRun:
         proven = self.prover.prove(count, tag)
         return Proof(proven.commitment, proven.count, list(proven.proof.to_evm()))
 
+    def global_proof(self, leader: str, round: int, count: int) -> Proof:
+        """A real proof that a global model gets ``count`` right, bound to ``leader``'s
+        global tag in this task and round."""
+        proven = self.prover.prove(count, self.ledger.global_tag(self.task_id, round, leader))
+        return Proof(proven.commitment, proven.count, list(proven.proof.to_evm()))
+
+    def propose(
+        self,
+        leader: LocalAccount,
+        round: int,
+        proof: Proof,
+        *,
+        parent: bytes | None = None,
+        cid: str = CID,
+        accepted: Sequence[str] = (),
+        count: int | None = None,
+    ) -> BlockProposal:
+        """Propose a block whose global model is ``proof``'s (optionally claiming another
+        ``count``) through the ledger API; ``parent`` defaults to the current head."""
+        if parent is None:
+            parent = self.ledger.head(self.task_id).block_hash
+        return self.ledger.propose_block(
+            leader,
+            self.task_id,
+            round,
+            parent,
+            proof.commitment,
+            proof.count if count is None else count,
+            cid,
+            accepted,
+            proof.words,
+        )
+
     def submit(self, account: LocalAccount, round: int, count: int) -> TxResult:
         """Submit a valid proof of ``count`` through the ledger API."""
         proof = self.proof(account, round, count)
@@ -158,6 +202,11 @@ class TaskRun:
             (a for a, c in counts.items() if c == best), key=lambda a: tie_break_rank(round, a)
         )
 
+    @staticmethod
+    def ranking(round: int, counts: dict[str, int]) -> list[str]:
+        """The leader order of the turns: count descending, then lowest tie-break rank."""
+        return sorted(counts, key=lambda a: (-counts[a], tie_break_rank(round, a)))
+
     def account(self, address: str) -> LocalAccount:
         return next(a for a in [*self.accounts, self.outsider] if a.address == address)
 
@@ -176,6 +225,12 @@ class TaskRun:
                 for a in [*self.accounts, self.outsider]
             ),
         )
+
+
+def advance_to(ledger: Ledger, timestamp: int) -> None:
+    """Mine a block at ``timestamp`` (in the future)."""
+    ledger.advance_time(timestamp - ledger.timestamp())
+    assert ledger.timestamp() == timestamp
 
 
 def assert_rejected_on_chain(
@@ -234,19 +289,19 @@ def test_full_round(ledger: Ledger, prover: TinyProver) -> None:
 
     genesis = ledger.genesis_hash(task)
     accepted = [a.address for a in run.accounts if counts[a.address] >= 7]
-    global_commitment = commitment_of("global 0")
     non_leader = next(a for a in run.accounts if a.address != leader.address)
+    # Even with a valid global proof of its own, a non-leader may not propose.
+    foreign = run.global_proof(non_leader.address, 0, 7)
     assert_rejected_on_chain(
         run,
         non_leader,
         NotLeader,
-        lambda: ledger.propose_block(
-            non_leader, task, 0, genesis, global_commitment, CID, accepted
-        ),
+        lambda: run.propose(non_leader, 0, foreign, parent=genesis, accepted=accepted),
     )
 
-    proposal = ledger.propose_block(
-        run.account(leader.address), task, 0, genesis, global_commitment, "bafyglobal0", accepted
+    proof = run.global_proof(leader.address, 0, 7)
+    proposal = run.propose(
+        run.account(leader.address), 0, proof, parent=genesis, cid="bafyglobal0", accepted=accepted
     )
     expected = block_hash(
         task,
@@ -254,7 +309,8 @@ def test_full_round(ledger: Ledger, prover: TinyProver) -> None:
         genesis,
         leader.address,
         9,
-        global_commitment,
+        proof.commitment,
+        7,
         "bafyglobal0",
         sort_addresses(accepted),
     )
@@ -262,13 +318,16 @@ def test_full_round(ledger: Ledger, prover: TinyProver) -> None:
     assert [e.name for e in proposal.tx.events] == ["BlockProposed", "RoundOpened"]
     event = proposal.tx.event("BlockProposed").args
     assert event["parentHash"] == genesis and event["leaderCount"] == 9
+    assert (event["leader"], event["globalCount"]) == (leader.address, 7)
     assert list(event["accepted"]) == sort_addresses(accepted)
     assert ledger.block_hash(task, 0) == expected
     block = ledger.round_block(task, 0)
     assert block is not None
-    assert (block.global_commitment, block.global_cid) == (global_commitment, "bafyglobal0")
+    assert (block.global_commitment, block.global_cid) == (proof.commitment, "bafyglobal0")
+    assert (block.leader, block.leader_count, block.global_count) == (leader.address, 9, 7)
     assert ledger.head(task).block_hash == expected and ledger.head(task).next_round == 1
     assert ledger.round_state(task, 0).status is RoundStatus.FINALIZED
+    assert ledger.leader_of(task, 0) == leader
     assert ledger.round_state(task, 1).status is RoundStatus.OPEN
     for account in run.accounts:
         submission = ledger.submission(task, 0, account.address)
@@ -427,7 +486,7 @@ def test_proof_replayed_in_another_round(ledger: Ledger, prover: TinyProver) -> 
     proof = run.proof(account, 0, 9)
     run.raw_submit(account, 0, proof)
     ledger.advance_time(WINDOW)
-    ledger.propose_block(account, run.task_id, 0, ledger.genesis_hash(run.task_id), 5, CID, [])
+    run.propose(account, 0, run.global_proof(account.address, 0, 5))
     assert_rejected_on_chain(run, account, InvalidProof, lambda: run.raw_submit(account, 1, proof))
 
 
@@ -447,12 +506,15 @@ def test_proof_for_another_ledger_task_or_chain(ledger: Ledger, prover: TinyProv
         )
 
 
-def test_binding_tag_matches_the_contract(ledger: Ledger, prover: TinyProver) -> None:
+def test_binding_and_global_tags_match_the_contract(ledger: Ledger, prover: TinyProver) -> None:
     run = TaskRun(ledger, prover)
     for round in (0, 1, 2**32 - 1):
         for account in run.accounts:
             on_chain = ledger.contract.functions.bindingTag(run.task_id, round, account.address)
-            assert ledger.binding_tag(run.task_id, round, account.address) == on_chain.call()
+            tag = ledger.binding_tag(run.task_id, round, account.address)
+            assert tag == on_chain.call()
+            on_chain = ledger.contract.functions.globalTag(run.task_id, round, account.address)
+            assert ledger.global_tag(run.task_id, round, account.address) == on_chain.call() != tag
 
 
 # ---------------------------------------------------------------------------- round blocks
@@ -482,7 +544,8 @@ def test_hash_chain_over_rounds(ledger: Ledger, prover: TinyProver) -> None:
         leader = ledger.leader_of(task, round)
         assert leader.address == run.expected_leader(round, counts)
         leader_account = run.account(leader.address)
-        commitment = commitment_of(f"global {round}")
+        global_count = (7, 9, 5)[round]
+        proof = run.global_proof(leader.address, round, global_count)
         cid = f"bafyglobal{round}"
         if round > 0:
             stale = hashes[-2] if round > 1 else ledger.genesis_hash(task)
@@ -491,19 +554,18 @@ def test_hash_chain_over_rounds(ledger: Ledger, prover: TinyProver) -> None:
                 leader_account,
                 BadParent,
                 partial(
-                    ledger.propose_block,
+                    run.propose,
                     leader_account,
-                    task,
                     round,
-                    stale,
-                    commitment,
-                    cid,
-                    list(counts),
+                    proof,
+                    parent=stale,
+                    cid=cid,
+                    accepted=list(counts),
                 ),
             )
             assert (error.given, error.expected) == (stale, parent)
-        proposal = ledger.propose_block(
-            leader_account, task, round, parent, commitment, cid, list(counts)
+        proposal = run.propose(
+            leader_account, round, proof, parent=parent, cid=cid, accepted=list(counts)
         )
         expected = block_hash(
             task,
@@ -511,7 +573,8 @@ def test_hash_chain_over_rounds(ledger: Ledger, prover: TinyProver) -> None:
             parent,
             leader.address,
             leader.count,
-            commitment,
+            proof.commitment,
+            global_count,
             cid,
             sort_addresses(counts),
         )
@@ -530,7 +593,7 @@ def test_hash_chain_over_rounds(ledger: Ledger, prover: TinyProver) -> None:
         run,
         first,
         BlockAlreadyProposed,
-        lambda: ledger.propose_block(first, task, 2, parent, 1, CID, []),
+        lambda: run.propose(first, 2, proof, parent=parent),
     )
 
 
@@ -541,26 +604,38 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
     run.submit(a, 0, 9)
     run.submit(b, 0, 7)
     genesis = ledger.genesis_hash(task)
-    commitment = commitment_of("global")
+    proof = run.global_proof(a.address, 0, 7)  # valid: each rejection is for another reason
 
     def propose(sender: LocalAccount, **change: Any) -> Callable[[], Any]:
-        args = {"round": 0, "parent": genesis, "commitment": commitment, "accepted": [a.address]}
+        args = {"round": 0, "parent": genesis, "accepted": [a.address]}
         args.update(change)
         return lambda: ledger.propose_block(
             sender,
             change.get("task", task),
             args["round"],
             args["parent"],
-            args["commitment"],
+            proof.commitment,
+            proof.count,
             CID,
             args["accepted"],
+            proof.words,
         )
 
     def raw_propose(
-        accepted: list[str], commitment: int = commitment, task: int = task
+        accepted: list[str], commitment: int = proof.commitment, task: int = task
     ) -> Callable[[], Any]:
         return lambda: ledger.transact(
-            a, "proposeBlock", task, 0, genesis, commitment, CID, accepted, gas=500_000
+            a,
+            "proposeBlock",
+            task,
+            0,
+            genesis,
+            commitment,
+            proof.count,
+            CID,
+            accepted,
+            proof.words,
+            gas=PROPOSE_GAS_BASE,
         )
 
     error = assert_rejected_on_chain(run, a, RoundStillOpen, propose(a))
@@ -584,8 +659,11 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
     assert_rejected_on_chain(run, a, AcceptedNotSorted, raw_propose(ordered[::-1]))
     assert_rejected_on_chain(run, a, AcceptedNotSorted, raw_propose([a.address, a.address]))
     assert_rejected_on_chain(run, a, InvalidCommitment, raw_propose([a.address], SCALAR_FIELD))
+    aliased = proof.commitment + SCALAR_FIELD  # the proven field element, not reduced
+    error = assert_rejected_on_chain(run, a, InvalidCommitment, raw_propose([a.address], aliased))
+    assert error.value == aliased
 
-    ledger.propose_block(a, task, 0, genesis, commitment, CID, [a.address, b.address])
+    run.propose(a, 0, proof, parent=genesis, accepted=[a.address, b.address])
     assert_rejected_on_chain(run, a, BlockAlreadyProposed, propose(a))
 
 
@@ -597,13 +675,250 @@ def test_round_without_submissions_has_no_leader(ledger: Ledger, prover: TinyPro
     with pytest.raises(NoSubmissions):
         ledger.leader_of(run.task_id, 0)
     account = run.accounts[0]
+    proof = run.global_proof(account.address, 0, 7)
+    # leaderOf says NoSubmissions, proposeBlock NoLeaderLeft: the round can only be skipped.
+    assert_rejected_on_chain(run, account, NoLeaderLeft, lambda: run.propose(account, 0, proof))
+
+
+def test_global_proof_rules(ledger: Ledger, prover: TinyProver) -> None:
+    """The block's global model must be proven, at the threshold, for the leader's global
+    tag: no other proof or claimed count will do."""
+    run = TaskRun(ledger, prover, participants=3, min_count=4)
+    leader, other = run.accounts[:2]
+    submission = run.proof(leader, 0, 9)
+    run.raw_submit(leader, 0, submission)
+    ledger.advance_time(WINDOW)
+    assert ledger.leader_of(run.task_id, 0) == Leader(leader.address, 9)
+
+    low = run.global_proof(leader.address, 0, 3)  # valid, but below the threshold
+    error = assert_rejected_on_chain(
+        run, leader, GlobalBelowThreshold, lambda: run.propose(leader, 0, low)
+    )
+    assert (error.count, error.min_count) == (3, 4)
+    # (a) the leader's own submission proof: its tag is the binding tag, not the global tag
     assert_rejected_on_chain(
+        run, leader, InvalidGlobalProof, lambda: run.propose(leader, 0, submission)
+    )
+    # (b) a global proof made for another leader's global tag
+    foreign = run.global_proof(other.address, 0, 7)
+    assert_rejected_on_chain(
+        run, leader, InvalidGlobalProof, lambda: run.propose(leader, 0, foreign)
+    )
+    # (c) a valid global proof of 7, claiming another count
+    proof = run.global_proof(leader.address, 0, 7)
+    assert_rejected_on_chain(
+        run, leader, InvalidGlobalProof, lambda: run.propose(leader, 0, proof, count=9)
+    )
+    error = assert_rejected_on_chain(
         run,
-        account,
-        NoSubmissions,
-        lambda: ledger.propose_block(
-            account, run.task_id, 0, ledger.genesis_hash(run.task_id), 1, CID, []
-        ),
+        leader,
+        CountAboveSamples,
+        lambda: run.propose(leader, 0, proof, count=prover.num_samples + 1),
+    )
+    assert (error.count, error.num_samples) == (prover.num_samples + 1, prover.num_samples)
+
+    run.propose(leader, 0, proof, accepted=[leader.address])
+    block = ledger.round_block(run.task_id, 0)
+    assert block is not None
+    assert (block.global_commitment, block.global_count) == (proof.commitment, 7)
+    assert (block.leader, block.leader_count) == (leader.address, 9)
+
+
+# ---------------------------------------------------------------------------- leader turns
+
+
+def test_second_best_leads_once_the_first_turn_passes(ledger: Ledger, prover: TinyProver) -> None:
+    run = TaskRun(ledger, prover, participants=3)
+    task = run.task_id
+    first, second = run.accounts[:2]
+    run.submit(first, 0, 9)
+    run.submit(second, 0, 7)
+    deadline = ledger.round_state(task, 0).deadline
+    advance_to(ledger, deadline + WINDOW // 2)  # closed, still the first turn
+    state = ledger.round_state(task, 0)
+    assert (state.status, state.turn, state.turn_ends) == (RoundStatus.CLOSED, 0, deadline + WINDOW)
+    assert (state.leader, state.best_count) == (first.address, 9)
+    ledger.hand_over(second, task, 0, first.address, SEALED_KEY)
+    late = run.global_proof(first.address, 0, 9)  # the first leader's valid, late, proof
+
+    advance_to(ledger, deadline + WINDOW + WINDOW // 2)
+    assert ledger.leader_of(task, 0) == Leader(second.address, 7)
+    state = ledger.round_state(task, 0)
+    assert (state.status, state.turn, state.turn_ends) == (
+        RoundStatus.CLOSED,
+        1,
+        deadline + 2 * WINDOW,
+    )
+    assert (state.leader, state.best_count) == (second.address, 7)
+    error = assert_rejected_on_chain(run, first, NotLeader, lambda: run.propose(first, 0, late))
+    assert (error.sender, error.leader) == (first.address, second.address)
+    # Keys go to the current leader only.
+    error = assert_rejected_on_chain(
+        run,
+        second,
+        NotLeader,
+        lambda: ledger.hand_over(second, task, 0, first.address, SEALED_KEY),
+    )
+    assert (error.sender, error.leader) == (first.address, second.address)
+    other_key = SEALED_KEY[::-1]
+    handed = ledger.hand_over(first, task, 0, second.address, other_key)
+    assert handed.event("HandedOver").args["leader"] == second.address
+    assert ledger.handovers(task, 0, leader=first.address) == {second.address: SEALED_KEY}
+    assert ledger.handovers(task, 0, leader=second.address) == {first.address: other_key}
+    error = assert_rejected_on_chain(
+        run, run.outsider, RoundHasLeader, lambda: ledger.skip_round(run.outsider, task, 0)
+    )
+    assert error.leader == second.address
+
+    proof = run.global_proof(second.address, 0, 9)  # the aggregate may beat its leader
+    accepted = sort_addresses([first.address, second.address])
+    genesis = ledger.genesis_hash(task)
+    proposal = run.propose(second, 0, proof, accepted=accepted)
+    assert proposal.block_hash == block_hash(
+        task, 0, genesis, second.address, 7, proof.commitment, 9, CID, accepted
+    )
+    block = ledger.round_block(task, 0)
+    assert block is not None
+    assert (block.leader, block.leader_count, block.global_count) == (second.address, 7, 9)
+    assert ledger.leader_of(task, 0) == Leader(second.address, 7)
+    state = ledger.round_state(task, 0)
+    assert (state.status, state.leader, state.best_count) == (
+        RoundStatus.FINALIZED,
+        second.address,
+        7,
+    )
+    assert ledger.round_state(task, 1).status is RoundStatus.OPEN
+
+
+def test_third_best_leads_the_third_turn(ledger: Ledger, prover: TinyProver) -> None:
+    """Turns follow the leader order, ties included: count, then the tie-break rank."""
+    run = TaskRun(ledger, prover, participants=3)
+    task = run.task_id
+    counts = dict(zip((a.address for a in run.accounts), [7, 9, 7], strict=True))
+    for account in run.accounts:  # all three: the window closes early
+        run.submit(account, 0, counts[account.address])
+    ranking = run.ranking(0, counts)
+    assert ranking[0] == run.accounts[1].address
+    state = ledger.round_state(task, 0)
+    deadline = state.deadline
+    assert (state.status, state.turn, state.turn_ends) == (RoundStatus.CLOSED, 0, deadline + WINDOW)
+    for turn in (0, 1, 2):
+        if turn:
+            advance_to(ledger, deadline + turn * WINDOW + WINDOW // 2)
+        assert ledger.leader_of(task, 0) == Leader(ranking[turn], counts[ranking[turn]])
+        state = ledger.round_state(task, 0)
+        assert (state.turn, state.turn_ends, state.leader) == (
+            turn,
+            deadline + (turn + 1) * WINDOW,
+            ranking[turn],
+        )
+
+    second, third = run.account(ranking[1]), run.account(ranking[2])
+    proof = run.global_proof(second.address, 0, 7)
+    error = assert_rejected_on_chain(run, second, NotLeader, lambda: run.propose(second, 0, proof))
+    assert (error.sender, error.leader) == (second.address, third.address)
+    proof = run.global_proof(third.address, 0, 7)
+    run.propose(third, 0, proof, accepted=ranking)
+    assert ledger.leader_of(task, 0) == Leader(third.address, 7)
+
+
+# ---------------------------------------------------------------------------- skipped rounds
+
+
+def test_round_is_skipped_once_every_turn_has_passed(ledger: Ledger, prover: TinyProver) -> None:
+    run = TaskRun(ledger, prover, participants=2, rounds=3)
+    task = run.task_id
+    first, second = run.accounts
+    run.submit(first, 0, 9)
+    ledger.advance_time(WINDOW)
+    proof = run.global_proof(first.address, 0, 7)
+    previous = run.propose(first, 0, proof, cid="bafyglobal0").block_hash
+
+    run.submit(first, 1, 5)
+    run.submit(second, 1, 9)
+    deadline = ledger.round_state(task, 1).deadline
+    error = assert_rejected_on_chain(
+        run, run.outsider, RoundHasLeader, lambda: ledger.skip_round(run.outsider, task, 1)
+    )
+    assert (error.round, error.leader) == (1, second.address)
+    advance_to(ledger, deadline + 2 * WINDOW + WINDOW // 2)  # turn 2: both turns passed
+    state = ledger.round_state(task, 1)
+    assert (state.status, state.turn, state.leader, state.best_count) == (
+        RoundStatus.CLOSED,
+        2,
+        None,
+        0,
+    )
+    with pytest.raises(NoLeaderLeft):
+        ledger.leader_of(task, 1)
+    error = assert_rejected_on_chain(
+        run,
+        first,
+        NoLeaderLeft,
+        lambda: ledger.hand_over(first, task, 1, second.address, SEALED_KEY),
+    )
+    assert (error.task_id, error.round) == (task, 1)
+    late = run.global_proof(second.address, 1, 9)
+    assert_rejected_on_chain(run, second, NoLeaderLeft, lambda: run.propose(second, 1, late))
+
+    skipped = ledger.skip_round(run.outsider, task, 1)  # anyone, even an unregistered account
+    expected = block_hash(
+        task, 1, previous, ZERO_ADDRESS, 0, proof.commitment, 7, "bafyglobal0", []
+    )
+    assert skipped.block_hash == expected == ledger.block_hash(task, 1)
+    assert [e.name for e in skipped.tx.events] == ["BlockProposed", "RoundOpened"]
+    event = skipped.tx.event("BlockProposed").args
+    assert (event["leader"], event["leaderCount"], event["globalCount"]) == (ZERO_ADDRESS, 0, 7)
+    assert (event["parentHash"], list(event["accepted"])) == (previous, [])
+    block = ledger.round_block(task, 1)
+    assert block is not None
+    assert (block.global_commitment, block.global_cid, block.global_count) == (
+        proof.commitment,
+        "bafyglobal0",
+        7,
+    )
+    assert (block.leader, block.leader_count) == (None, 0)
+    assert ledger.leader_of(task, 1) == Leader(ZERO_ADDRESS, 0)
+    state = ledger.round_state(task, 1)
+    assert (state.status, state.leader, state.block_hash) == (RoundStatus.FINALIZED, None, expected)
+    assert ledger.head(task).block_hash == expected and ledger.head(task).next_round == 2
+    assert ledger.round_state(task, 2).status is RoundStatus.OPEN
+    for account in run.accounts:
+        submission = ledger.submission(task, 1, account.address)
+        assert submission is not None and not submission.accepted
+
+
+def test_round_nobody_submitted_to_is_skipped_after_its_deadline(
+    ledger: Ledger, prover: TinyProver
+) -> None:
+    run = TaskRun(ledger, prover, rounds=1)
+    task = run.task_id
+    deadline = ledger.round_state(task, 0).deadline
+    error = assert_rejected_on_chain(
+        run, run.outsider, RoundStillOpen, lambda: ledger.skip_round(run.outsider, task, 0)
+    )
+    assert error.deadline == deadline
+    ledger.advance_time(WINDOW)
+    skipped = ledger.skip_round(run.outsider, task, 0)
+    genesis = ledger.genesis_hash(task)
+    params = run.params
+    expected = block_hash(
+        task, 0, genesis, ZERO_ADDRESS, 0, params.initial_commitment, 0, params.initial_cid, []
+    )
+    assert skipped.block_hash == expected == ledger.block_hash(task, 0)
+    assert [e.name for e in skipped.tx.events] == ["BlockProposed", "TaskFinished"]
+    block = ledger.round_block(task, 0)
+    assert block is not None
+    assert (block.global_commitment, block.global_cid, block.global_count) == (
+        params.initial_commitment,
+        params.initial_cid,
+        0,
+    )
+    assert (block.leader, block.leader_count) == (None, 0)
+    assert ledger.task(task).finished
+    assert ledger.head(task).block_hash == expected and ledger.head(task).next_round == 1
+    assert_rejected_on_chain(
+        run, run.outsider, BlockAlreadyProposed, lambda: ledger.skip_round(run.outsider, task, 0)
     )
 
 
@@ -644,7 +959,6 @@ def test_task_views(ledger: Ledger, prover: TinyProver) -> None:
     assert submission is not None and submission.count == 5
 
 
-ZERO_ADDRESS = "0x" + "00" * 20
 PARAM_FIELDS = (
     "verifier", "testSetHash", "testSetCid", "modelSpecHash", "minCount", "numSamples",
     "rounds", "window", "initialCommitment", "initialCid", "participants", "participantKeys",
@@ -700,6 +1014,7 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
     task = run.task_id
     proof = run.proof(account, 0, 7).words
     genesis = ledger.genesis_hash(task)
+    me = account.address
     before = run.snapshot()
     nonce = ledger.w3.eth.get_transaction_count(account.address)
     calls: list[Callable[[], Any]] = [
@@ -711,13 +1026,22 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
         lambda: ledger.submit(account, task, 0, 1, 10, CID, proof[:7]),
         lambda: ledger.submit(account, task, 0, 1, 10, CID, [*proof[:7], BASE_FIELD]),
         lambda: ledger.submit(account, task, 0, 1, 10, "", proof),
-        lambda: ledger.propose_block(account, task, 0, genesis[:31], 1, CID, []),
-        lambda: ledger.propose_block(account, task, 0, genesis, SCALAR_FIELD, CID, []),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, "", []),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, CID, ["0x1234"]),
+        lambda: ledger.propose_block(account, task, 0, genesis[:31], 1, 7, CID, [], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, SCALAR_FIELD, 7, CID, [], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, -1, CID, [], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 2**32, CID, [], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, "", [], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, ["0x1234"], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, [me, me.lower()], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, [], proof[:7]),
         lambda: ledger.propose_block(
-            account, task, 0, genesis, 1, CID, [account.address, account.address.lower()]
+            account, task, 0, genesis, 1, 7, CID, [], [*proof[:7], BASE_FIELD]
         ),
+        lambda: ledger.hand_over(account, task, 0, "0x1234", SEALED_KEY),
+        lambda: ledger.hand_over(account, task, 0, me, SEALED_KEY[:79]),
+        lambda: ledger.hand_over(account, task, -1, me, SEALED_KEY),
+        lambda: ledger.skip_round(account, task, -1),
+        lambda: ledger.skip_round(account, 0, 0),
         lambda: ledger.register_task(account, _with(run.params, verifier=account.address)),
         lambda: ledger.advance_time(0),
     ]

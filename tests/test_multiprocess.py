@@ -39,6 +39,7 @@ from kubo import ipfs_bin_fixture, kubo_api_fixture  # noqa: F401
 from zkpot import Federation, Task
 from zkpot.exchange import global_commitment, open_global
 from zkpot.federation import FederationResult
+from zkpot.learning.inference import correct_count
 from zkpot.ledger import Ledger, block_hash
 from zkpot.ledger.hashes import tie_break_rank
 from zkpot.node.keys import read_key_file
@@ -318,6 +319,7 @@ def test_every_round_block_and_accepted_model_is_on_chain_and_in_the_store(run: 
     everyone = [run.addresses[n] for n in ("P0", "P1", "P2")]
     parent = ledger.genesis_hash(task_id)
     p0 = read_key_file(run.keys["P0"])
+    public = Task.create(rounds=ROUNDS, seed=SEED, **TASK_OPTIONS)
     for r in range(ROUNDS):
         block = ledger.round_block(task_id, r)
         assert block is not None
@@ -333,13 +335,17 @@ def test_every_round_block_and_accepted_model_is_on_chain_and_in_the_store(run: 
             leader.address,
             leader.count,
             block.global_commitment,
+            block.global_count,
             block.global_cid,
             accepted,
         )
+        assert block.leader == leader.address
         parent = block.block_hash
-        # The global model is in the store, and opens to its on-chain commitment.
-        blob = open_global(store.get(block.global_cid), p0.address, p0.keys.private)
-        assert global_commitment(blob) == block.global_commitment
+        # The global model is in the store, opens to its on-chain commitment, and scores
+        # the count its proof claims.
+        package = open_global(store.get(block.global_cid), p0.address, p0.keys.private)
+        assert global_commitment(package) == block.global_commitment
+        assert correct_count(package.model, public.test_x, public.test_y) == block.global_count
         # So is every accepted (encrypted) model package.
         for address in accepted:
             assert store.has(ledger.model_cid(task_id, r, address))

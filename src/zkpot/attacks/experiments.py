@@ -67,7 +67,7 @@ class SweepConfig:
     hidden: int = 16
     test_samples: int = 64
     threshold: float = 0.3
-    rounds: int = 2
+    rounds: int = 3
     participants: int = 10
     fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     behaviours: tuple[str, ...] = tuple(BEHAVIOURS)

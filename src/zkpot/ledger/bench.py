@@ -27,7 +27,8 @@ SAMPLE_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 
 
 def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[str, Any]:
-    """Measure deployment, registerTask, submit and proposeBlock on ``ledger``.
+    """Measure deployment, registerTask, submit, handOver and proposeBlock (with its
+    global-model proof) on ``ledger``.
 
     Without a ledger, a fresh in-process chain is used.
     """
@@ -71,14 +72,21 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
     )
     leader = ledger.leader_of(task, 0)
     leader_account = next(a for a in accounts if a.address == leader.address)
+    sealed = bytes(80 * [7])  # the contract checks the length only
+    handover = ledger.hand_over(accounts[0], task, 0, leader.address, sealed)
+    if accounts[0] is leader_account:
+        handover = ledger.hand_over(accounts[1], task, 0, leader.address, sealed)
+    global_proof = prover.prove(ledger.global_tag(task, 0, leader.address))
     proposal = ledger.propose_block(
         leader_account,
         task,
         0,
         ledger.genesis_hash(task),
-        SCALAR_FIELD - 2,
+        global_proof.commitment,
+        global_proof.count,
         SAMPLE_CID,
         sort_addresses([a.address for a in accounts]),
+        global_proof.proof.to_evm(),
     )
 
     submit_gas = [s.gas_used for s in submits]
@@ -98,6 +106,7 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
             "deploy_verifier": deploy_verifier_gas,
             "register_task": register_gas,
             "submit": {"min": min(submit_gas), "max": max(submit_gas), "mean": mean(submit_gas)},
+            "hand_over": handover.gas_used,
             "propose_block": proposal.tx.gas_used,
         },
         "verify_proof_gas": verify_gas,
