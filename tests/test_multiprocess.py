@@ -166,6 +166,7 @@ class Run:
     status_text: str
     reference: FederationResult
     leader_killed: str
+    reference_store: LocalStore
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +310,7 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         table,
         federation.run(),
         leader,
+        federation.store,
     )
 
 
@@ -420,8 +422,15 @@ def test_same_seed_same_leaders_as_the_in_process_federation(run: Run) -> None:
         ours, theirs = views[r], reference.rounds[r]
         assert ours["counts"] == {by_name[n]: c for n, c in theirs.counts.items()}
         assert ours["leader"] == by_name[theirs.leader]
-        # The same models, aggregated in the same order: a bit-identical global model.
-        assert int(ours["global_commitment"]) == theirs.block.global_commitment
+        # The same models, aggregated in the same order: a bit-identical global model
+        # (under a fresh salt, so the commitments differ).
+        block = run.ledger.round_block(run.ref.task_id, r)
+        assert block is not None and block.global_count == theirs.block.global_count
+        p0 = read_key_file(run.keys["P0"])
+        mine = open_global(run.store.get(block.global_cid), p0.address, p0.keys.private)
+        envelope = run.reference_store.get(theirs.block.global_cid)
+        assert mine.model == open_global(envelope, p0.address, p0.keys.private).model
+        assert int(ours["global_commitment"]) != theirs.block.global_commitment
     # Round 2 without P2: P0 and P1 prove what they proved in-process, and the better
     # of the two leads (ties go to the lowest keccak(round, address), as on chain).
     theirs = reference.rounds[2]
