@@ -123,3 +123,20 @@ def test_each_block_proves_the_published_global_model(two_runs):
             on_chain.global_count == count
             and on_chain.leader == fed.participants[int(r.leader[1:])].address
         )
+
+
+def test_a_round_nobody_passes_is_skipped_and_keeps_the_global_model(tmp_path):
+    """Nobody reaches a 99% threshold: no submission, so once the window closes the round
+    is skipped on chain and the next round trains from the same global model."""
+    task = Task.create(dataset="digits", hidden=16, test_samples=64, threshold=0.99, rounds=2)
+    fed = Federation(task, participants=2, seed=3, store=LocalStore(tmp_path), training=TRAINING)
+    result = fed.run()
+    initial = fed.ledger.task(result.task_id)
+    assert initial.finished
+    for r in result.rounds:
+        assert not r.counts and set(r.not_submitted) == {"P0", "P1"}
+        assert r.block.skipped and r.leader == "" and r.block.accepted == ()
+        assert r.block.global_commitment == initial.initial_commitment
+        assert r.block.global_cid == initial.initial_cid
+        assert fed.ledger.block_hash(result.task_id, r.round) == r.block.hash
+    assert result.rounds[0].global_accuracy == result.rounds[1].global_accuracy

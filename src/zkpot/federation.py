@@ -379,6 +379,7 @@ class Federation:
                 if block.hash != proposal.block_hash:
                     raise RuntimeError("the ledger's block hash differs from the protocol's")
                 rr.propose_gas = proposal.tx.gas_used
+                rr.leader = ""
                 break
             leader = by_address[state.leader]
             rr.leader = leader.name

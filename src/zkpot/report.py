@@ -107,7 +107,8 @@ def print_tables(
     """One table per round, then the accuracy per round against the baseline."""
     n = result.task.num_samples
     for r in result.rounds:
-        table = Table(title=f"round {r.round}: leader {r.leader}", title_justify="left")
+        title = f"round {r.round}: leader {r.leader or '- (skipped)'}"
+        table = Table(title=title, title_justify="left")
         for col in (
             "participant",
             "proven accuracy",
@@ -131,8 +132,15 @@ def print_tables(
         rejected = (
             ", ".join(f"{x.submitter}: {x.reason}" for x in r.block.rejected) if r.block else ""
         )
+        proven = ""
+        if r.block is not None:
+            g = r.block.global_count
+            proven = f" (proven {g / n:.3f}, {g}/{n})" if not r.block.skipped else " (skipped)"
+        passed = f", passed over: {', '.join(r.passed_over)}" if r.passed_over else ""
         console.print(
-            f"  global accuracy {r.global_accuracy:.4f}, block proposal {r.propose_gas:,} gas"
+            f"  global accuracy {r.global_accuracy:.4f}{proven}, "
+            f"block proposal {r.propose_gas:,} gas"
+            + passed
             + (f", rejected: {rejected}" if rejected else "")
         )
     table = Table(title="global model accuracy (MNIST/digits test split)", title_justify="left")
