@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +284,79 @@ def test_a_submission_sent_just_before_a_crash_is_not_sent_again(
     assert np.isfinite(record.local_accuracy or 0.0)
     assert [r.stage for r in second.state.records()] == [Stage.DONE]
     second.state.close()
+
+
+@pytest.mark.anvil
+def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
+    anvil_url: str, tmp_path: Path
+) -> None:
+    """A submits the best model and crashes before leading. B hands its key over to A,
+    waits; once A's turn has passed (the chain's clock moved one window past the end of
+    turn 0), B is the leader: it waits for A's key (in vain), aggregates its own model,
+    proves the global model and proposes the block."""
+
+    ledger = Ledger.connect(anvil_url)
+    store = LocalStore(tmp_path / "store")
+    a, b = _identity(), _identity()
+    for who in (a, b):
+        ledger.fund(who.address, 10**19)
+    task = Task.create(
+        dataset="digits", hidden=16, test_samples=32, threshold=0.0, rounds=1, window_s=600
+    )
+    from zkpot.ledger.model import Participant as Registration
+
+    registrations = [Registration(x.address, x.keys.public) for x in (a, b)]
+    ref = publish_task(ledger, store, ledger.new_account(), task, registrations, 5).ref
+    loaded = load_task(ledger, store, ref)
+    events: list[dict[str, Any]] = []
+
+    def node(who: Identity, name: str, training: Training, chain: Ledger) -> ParticipantNode:
+        state = ParticipantState(tmp_path / f"{name}.sqlite")
+        state.bind(who, ref)
+        config = NodeConfig(poll_s=0.05, handover_timeout_s=1.0)
+        return ParticipantNode(
+            chain, store, loaded, state, who, seed=5, training=training, config=config,
+            emit=events.append,
+        )  # fmt: skip
+
+    # A trains properly, B barely at all: A's count is the best, so A holds turn 0.
+    first = node(a, "a", Training(epochs=10, lr=0.05, batch_size=32), ledger)
+    other = Ledger.connect(anvil_url, zkpot_address=ledger.address)
+
+    def run_second() -> None:  # SQLite objects stay in the thread that made them
+        second = node(b, "b", Training(epochs=1, lr=1e-9, batch_size=16), other)
+        second.run()
+        second.state.close()
+
+    first._phase_one(0)  # A submits, then "crashes": it never hands over or leads
+    assert first.state.record(0).stage == Stage.SUBMITTED
+    worker = threading.Thread(target=run_second)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not any(e["event"] in ("handed_over", "leading") for e in events):
+            assert worker.is_alive() and time.monotonic() < deadline, events
+            time.sleep(0.05)
+        handed = next(e for e in events if e["event"] in ("handed_over", "leading"))
+        assert handed["event"] == "handed_over", "B's count was the best: no turn to pass"
+
+        assert handed["leader"] == a.address
+        state = ledger.round_state(ref.task_id, 0)
+        assert (state.turn, state.leader) == (0, a.address)
+        ledger.advance_time(state.turn_ends - ledger.timestamp() + 1)
+        worker.join(timeout=300)
+    finally:
+        worker.join(timeout=1)
+    assert not worker.is_alive()
+    names = [e["event"] for e in events]
+    assert names.index("handed_over") < names.index("leading") < names.index("proposed")
+    proposed = next(e for e in events if e["event"] == "proposed")
+    assert proposed["accepted"] == [b.address]
+    assert proposed["rejected"] == [{"submitter": a.address, "reason": "no key was handed over"}]
+    block = ledger.round_block(ref.task_id, 0)
+    assert block is not None and block.leader == b.address
+    assert ledger.leader_of(ref.task_id, 0).address == b.address
+    first.state.close()
+    state_b = ParticipantState(tmp_path / "b.sqlite")
+    assert [r.stage for r in state_b.records()] == [Stage.DONE]
+    state_b.close()
