@@ -448,15 +448,8 @@ class Federation:
 
         A local chain is moved past the deadline; on any other chain this sleeps."""
         state = self.ledger.round_state(task_id, r)
-        if state.status != RoundStatus.OPEN:
-            return
-        wait = state.deadline - self.ledger.timestamp() + 1
-        if wait <= 0:
-            return
-        try:
-            self.ledger.advance_time(wait)
-        except LedgerError:
-            time.sleep(wait)
+        if state.status == RoundStatus.OPEN:
+            self._wait_until(state.deadline + 1)
 
     @staticmethod
     def _verify_ms(vk: proving.VerifyingKey, p: Participant, done: Submitted) -> float:
