@@ -97,4 +97,9 @@ def test_thirty_percent_of_any_behaviour_costs_zkpot_at_most_one_point():
     for behaviour in config.behaviours:
         zk = result.get(behaviour, 0.3, "zkpot")
         honest_only = result.get(behaviour, 0.3, "zkpot-honest-only")
-        assert zk.final >= honest_only.final - 0.01, (behaviour, zk.accuracy, honest_only.accuracy)
+        # 1 pp of the 500-sample split is 5 samples; allow the float rounding of 5/500.
+        assert zk.final >= honest_only.final - 0.01 - 1e-9, (
+            behaviour,
+            zk.accuracy,
+            honest_only.accuracy,
+        )
