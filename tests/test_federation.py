@@ -13,6 +13,7 @@ from zkpot import Federation, Task
 from zkpot.exchange import ExchangeError, ModelPackage, global_commitment, open_global
 from zkpot.learning.inference import correct_count
 from zkpot.learning.quantize import QuantizedModel
+from zkpot.node.status import round_view
 from zkpot.participant import Training
 from zkpot.store import LocalStore
 
@@ -139,4 +140,8 @@ def test_a_round_nobody_passes_is_skipped_and_keeps_the_global_model(tmp_path):
         assert r.block.global_commitment == initial.initial_commitment
         assert r.block.global_cid == initial.initial_cid
         assert fed.ledger.block_hash(result.task_id, r.round) == r.block.hash
+        view = round_view(
+            fed.ledger, result.task_id, r.round, [p.address for p in fed.participants]
+        )
+        assert view.skipped and view.leader is None and view.global_count == 0
     assert result.rounds[0].global_accuracy == result.rounds[1].global_accuracy

@@ -37,6 +37,7 @@ from zkpot.node.manifest import (
 )
 from zkpot.node.runner import NodeConfig, ParticipantNode
 from zkpot.node.state import ParticipantState, Stage, StateError, exclusive
+from zkpot.node.status import round_view
 from zkpot.participant import Identity, Training
 from zkpot.protocol import Task
 from zkpot.store import LocalStore, generate_keypair
@@ -356,6 +357,8 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
     block = ledger.round_block(ref.task_id, 0)
     assert block is not None and block.leader == b.address
     assert ledger.leader_of(ref.task_id, 0).address == b.address
+    view = round_view(ledger, ref.task_id, 0, [a.address, b.address])
+    assert (view.leader, view.global_count, view.skipped) == (b.address, block.global_count, False)
     first.state.close()
     state_b = ParticipantState(tmp_path / "b.sqlite")
     assert [r.stage for r in state_b.records()] == [Stage.DONE]

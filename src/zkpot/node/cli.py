@@ -324,6 +324,10 @@ def _print_status(result: TaskStatus) -> None:
         if view.waiting:
             submitted += f"; waiting for {', '.join(names[a] for a in view.waiting)}"
         leader = f"{names[view.leader]} ({view.leader_count})" if view.leader else "-"
+        if view.turn:
+            leader += f", turn {view.turn}"
+        if view.skipped:
+            leader = "skipped"
         table.add_row(
             str(view.round),
             view.status,

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from zkpot.ledger import Ledger, RoundStatus
-from zkpot.ledger.errors import NoSubmissions
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,12 @@ class RoundView:
     block_hash: str | None
     global_cid: str | None
     global_commitment: str | None
+    #: The proven count of the block's global model (None until the block).
+    global_count: int | None = None
+    #: The current leader turn of a closed round (0 until a leader fails to propose).
+    turn: int = 0
+    #: Whether the round was skipped (no leader proposed a valid block).
+    skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,13 +83,10 @@ def round_view(ledger: Ledger, task_id: int, round: int, order: Sequence[str]) -
                 accepted.append(address)
     missing = [a for a in order if a not in counts]
     closed = state.status in (RoundStatus.CLOSED, RoundStatus.FINALIZED)
-    leader, leader_count = None, None
-    if closed:
-        try:
-            elected = ledger.leader_of(task_id, round)
-            leader, leader_count = elected.address, elected.count
-        except NoSubmissions:
-            pass
+    # Closed: the current turn's leader (None once no turn is left); finalized: the
+    # leader that appended the block (None if the round was skipped).
+    leader = state.leader if closed else None
+    leader_count = state.best_count if leader is not None else None
     handed = ledger.handovers(task_id, round) if counts else {}
     block = ledger.round_block(task_id, round)
     return RoundView(
@@ -103,6 +105,9 @@ def round_view(ledger: Ledger, task_id: int, round: int, order: Sequence[str]) -
         block_hash=None if block is None else "0x" + block.block_hash.hex(),
         global_cid=None if block is None else block.global_cid,
         global_commitment=None if block is None else str(block.global_commitment),
+        global_count=None if block is None else block.global_count,
+        turn=state.turn,
+        skipped=block is not None and block.leader is None,
     )
 
 
