@@ -372,7 +372,8 @@ class Participant:
                 Contribution(address, package.model.dequantize(), package.num_samples)
             )
         params, accepted, rejected = self.behaviour.aggregate(self, round, contributions, rejected)
-        weight = sum(c.num_samples for c in contributions if c.address in set(accepted))
+        kept = set(accepted)
+        weight = sum(c.num_samples for c in contributions if c.address in kept)
         package = ModelPackage(
             quantize(MLP.from_params(params), self.task.spec, self.task.test_x),
             proving.new_salt(),

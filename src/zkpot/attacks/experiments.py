@@ -244,30 +244,36 @@ def sweep_table(result: SweepResult) -> Any:
     fractions = sorted(set(c.fractions))
     for behaviour in c.behaviours:
         for f in fractions:
-            zk, plain = result.get(behaviour, f, "zkpot"), result.get(behaviour, f, "fedavg")
-            zk_ref = result.get(behaviour, f, "zkpot-honest-only")
-            plain_ref = result.get(behaviour, f, "fedavg-honest-only")
-            refused = ", ".join(f"{k} x{v}" for k, v in sorted(zk.refusals.items())) or "-"
-            honest = ", ".join(f"{k} x{v}" for k, v in sorted(zk.honest_refusals.items())) or "-"
-            table.add_row(
-                behaviour if f == fractions[0] else "",
-                f"{len(zk.attackers)}/{c.participants}",
-                " → ".join(_pct(a) for a in zk.accuracy),
-                " → ".join(_pct(a) for a in zk_ref.accuracy),
-                f"{100 * (zk.final - zk_ref.final):+.1f}",
-                " → ".join(_pct(a) for a in plain.accuracy),
-                " → ".join(_pct(a) for a in plain_ref.accuracy),
-                f"{100 * (plain.final - plain_ref.final):+.1f}",
-                str(zk.attackers_aggregated),
-                refused,
-                honest,
-            )
+            cells = _row(result, behaviour, f, lambda counts: _refused(counts, ", ", "{} x{}"))
+            table.add_row(behaviour if f == fractions[0] else "", *cells[1:])
         table.add_section()
     return table
 
 
-def _refused_md(counts: dict[str, int]) -> str:
-    return "<br>".join(f"`{k}` x{v}" for k, v in sorted(counts.items())) or "-"
+def _refused(counts: dict[str, int], sep: str, item: str) -> str:
+    return sep.join(item.format(k, v) for k, v in sorted(counts.items())) or "-"
+
+
+def _row(
+    result: SweepResult, behaviour: str, f: float, refused: Callable[[dict[str, int]], str]
+) -> list[str]:
+    """The cells of one sweep point, shared by the Rich and the Markdown table."""
+    zk, plain = result.get(behaviour, f, "zkpot"), result.get(behaviour, f, "fedavg")
+    zk_ref = result.get(behaviour, f, "zkpot-honest-only")
+    plain_ref = result.get(behaviour, f, "fedavg-honest-only")
+    return [
+        behaviour,
+        f"{len(zk.attackers)}/{result.config.participants}",
+        " → ".join(_pct(a) for a in zk.accuracy),
+        " → ".join(_pct(a) for a in zk_ref.accuracy),
+        f"{100 * (zk.final - zk_ref.final):+.1f}",
+        " → ".join(_pct(a) for a in plain.accuracy),
+        " → ".join(_pct(a) for a in plain_ref.accuracy),
+        f"{100 * (plain.final - plain_ref.final):+.1f}",
+        str(zk.attackers_aggregated),
+        refused(zk.refusals),
+        refused(zk.honest_refusals),
+    ]
 
 
 def sweep_markdown(result: SweepResult) -> str:
@@ -281,28 +287,8 @@ def sweep_markdown(result: SweepResult) -> str:
     c = result.config
     for behaviour in c.behaviours:
         for f in sorted(set(c.fractions)):
-            zk, plain = result.get(behaviour, f, "zkpot"), result.get(behaviour, f, "fedavg")
-            zk_ref = result.get(behaviour, f, "zkpot-honest-only")
-            plain_ref = result.get(behaviour, f, "fedavg-honest-only")
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        behaviour,
-                        f"{len(zk.attackers)}/{c.participants}",
-                        " → ".join(_pct(a) for a in zk.accuracy),
-                        " → ".join(_pct(a) for a in zk_ref.accuracy),
-                        f"{100 * (zk.final - zk_ref.final):+.1f}",
-                        " → ".join(_pct(a) for a in plain.accuracy),
-                        " → ".join(_pct(a) for a in plain_ref.accuracy),
-                        f"{100 * (plain.final - plain_ref.final):+.1f}",
-                        str(zk.attackers_aggregated),
-                        _refused_md(zk.refusals),
-                        _refused_md(zk.honest_refusals),
-                    ]
-                )
-                + " |"
-            )
+            cells = _row(result, behaviour, f, lambda counts: _refused(counts, "<br>", "`{}` x{}"))
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
