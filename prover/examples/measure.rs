@@ -45,20 +45,19 @@ fn main() {
     let (key, vk) = setup(&spec, &test, &mut rng).unwrap();
     let setup_s = t.elapsed().as_secs_f64();
     let m = &key.matrices;
+    let [a, b, c] = m.num_non_zero();
     println!(
-        "constraints {} variables {} nnz a/b/c {}/{}/{} setup {setup_s:.1}s",
+        "constraints {} variables {} nnz a/b/c {a}/{b}/{c} setup {setup_s:.1}s",
         m.num_constraints,
-        m.num_instance_variables + m.num_witness_variables,
-        m.a_num_non_zero,
-        m.b_num_non_zero,
-        m.c_num_non_zero
+        m.num_variables(),
     );
     let t = Instant::now();
     let proven = prove(&key, &model, Fr::from(1u64), Fr::from(2u64), &mut rng).unwrap();
     println!(
-        "prove {:.2}s count {}",
+        "prove {:.2}s count {} {:?}",
         t.elapsed().as_secs_f64(),
-        proven.statement.count
+        proven.statement.count,
+        proven.timings
     );
     let pvk = prepare(&vk);
     let t = Instant::now();

@@ -9,14 +9,14 @@
 
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
-use ark_relations::lc;
-use ark_relations::r1cs::{
+use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystemRef, LinearCombination, SynthesisError, Variable,
 };
+use ark_relations::lc;
 
 use crate::commitment::parameter_bits;
 use crate::gadgets::range::alloc_signed;
-use crate::gadgets::{argmax, commit, fr, pow2, product, relu, witness};
+use crate::gadgets::{argmax, commit, enforce, fr, pow2, product, relu, witness};
 use crate::inference::Trace;
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
 
@@ -102,9 +102,14 @@ impl ConstraintSynthesizer<Fr> for AccuracyCircuit<'_> {
 
         let mut total = LinearCombination::zero();
         for s in 0..self.test.len() {
-            total = total + self.sample(&cs, &params, s)?;
+            total.0.push((Fr::one(), self.sample(&cs, &params, s)?));
         }
-        cs.enforce_constraint(total - count, lc!() + Variable::One, lc!())
+        enforce(
+            &cs,
+            || total - count,
+            || lc!() + Variable::One,
+            LinearCombination::zero,
+        )
     }
 }
 
@@ -207,7 +212,7 @@ impl AccuracyCircuit<'_> {
                 for (i, &(ai, ai_value)) in a.iter().enumerate() {
                     let w_value = weights.map(|ws| fr(ws[i * out + j]));
                     let p = witness(cs, product(ai_value.map(fr), w_value))?;
-                    cs.enforce_constraint(lc!() + ai, lc!() + w[i * out + j], lc!() + p)?;
+                    enforce(cs, || lc!() + ai, || lc!() + w[i * out + j], || lc!() + p)?;
                     z.0.push((Fr::one(), p));
                 }
             }
@@ -240,16 +245,20 @@ impl AccuracyCircuit<'_> {
             let mut word = LinearCombination::zero();
             for (i, &c) in group.iter().enumerate() {
                 let constant = half - Fr::from(u64::from(c < y));
-                word = word
-                    + (place(i), b[y])
-                    + (-place(i), b[c])
-                    + (constant * place(i), Variable::One);
+                word.0.extend([
+                    (place(i), b[y]),
+                    (-place(i), b[c]),
+                    (constant * place(i), Variable::One),
+                ]);
             }
             // Weight part: Σ_j a_j · P_j with P_j = Σ_i (W[j][y] − W[j][c_i]) · 2^(w·i).
             let packed_weights = |j: usize| {
                 let mut p = LinearCombination::zero();
                 for (i, &c) in group.iter().enumerate() {
-                    p = p + (place(i), w[j * classes + y]) + (-place(i), w[j * classes + c]);
+                    p.0.extend([
+                        (place(i), w[j * classes + y]),
+                        (-place(i), w[j * classes + c]),
+                    ]);
                 }
                 p
             };
@@ -264,14 +273,14 @@ impl AccuracyCircuit<'_> {
                 Activations::Public(_) if !cs.should_construct_matrices() => {}
                 Activations::Public(x) => {
                     for (j, &xj) in x.iter().enumerate().filter(|(_, &xj)| xj != 0) {
-                        word = word + packed_weights(j) * Fr::from(xj);
+                        word.0.extend((packed_weights(j) * Fr::from(xj)).0);
                     }
                 }
                 Activations::Private(a) => {
                     for (j, &(aj, aj_value)) in a.iter().enumerate() {
                         let m = witness(cs, product(aj_value.map(fr), packed_value(j)))?;
-                        cs.enforce_constraint(lc!() + aj, packed_weights(j), lc!() + m)?;
-                        word = word + m;
+                        enforce(cs, || lc!() + aj, || packed_weights(j), || lc!() + m)?;
+                        word.0.push((Fr::one(), m));
                     }
                 }
             }

@@ -7,14 +7,14 @@
 use ark_bn254::{Bn254, Fr};
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
-use ark_relations::r1cs::ConstraintMatrices;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
 use crate::error::{Error, Result};
 use crate::groth16::ProverKey;
+use crate::r1cs::{Matrices, SparseRows};
 use crate::spec::{ModelSpec, TestSet};
 
-const PK_MAGIC: &[u8; 8] = b"ZKPOTPK1";
+const PK_MAGIC: &[u8; 8] = b"ZKPOTPK2";
 const VK_MAGIC: &[u8; 8] = b"ZKPOTVK1";
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> Error {
@@ -194,67 +194,91 @@ pub fn pk_to_bytes(key: &ProverKey) -> Vec<u8> {
     w.0
 }
 
-/// The constraint matrices: sizes, then for each of A, B, C every row as a `u32` length
-/// and `(u32 column, 32-byte coefficient)` entries.
-fn encode_matrices(m: &ConstraintMatrices<Fr>, w: &mut Writer) {
-    w.u64(m.num_instance_variables as u64);
-    w.u64(m.num_witness_variables as u64);
+/// The constraint matrices: sizes, the distinct coefficients (32 bytes each), then for
+/// each of A, B, C its entry count, every row's length (`u32`) and every entry as
+/// `(u32 column, u32 coefficient index)`.
+fn encode_matrices(m: &Matrices, w: &mut Writer) {
+    w.u64(m.num_instance as u64);
+    w.u64(m.num_witness as u64);
     w.u64(m.num_constraints as u64);
-    for matrix in [&m.a, &m.b, &m.c] {
-        for row in matrix {
-            w.u32(row.len() as u32);
-            for (coeff, col) in row {
-                w.u32(*col as u32);
-                coeff
-                    .serialize_uncompressed(&mut w.0)
-                    .expect("writing to a vector");
-            }
+    w.u64(m.coefficients.len() as u64);
+    for c in &m.coefficients {
+        c.serialize_uncompressed(&mut w.0)
+            .expect("writing to a vector");
+    }
+    for rows in [&m.a, &m.b, &m.c] {
+        w.u64(rows.entries.len() as u64);
+        for pair in rows.starts.windows(2) {
+            w.u32(pair[1] - pair[0]);
+        }
+        for &(col, k) in &rows.entries {
+            w.u32(col);
+            w.u32(k);
         }
     }
 }
 
-fn decode_matrices(r: &mut Reader) -> Result<ConstraintMatrices<Fr>> {
+fn decode_matrices(r: &mut Reader) -> Result<Matrices> {
     let what = r.what;
-    let size = |v: u64| usize::try_from(v).map_err(|_| malformed(what, "size overflow"));
-    let num_instance_variables = size(r.u64()?)?;
-    let num_witness_variables = size(r.u64()?)?;
-    let num_constraints = size(r.u64()?)?;
-    let columns = num_instance_variables + num_witness_variables;
-    let mut matrices = Vec::with_capacity(3);
-    let mut non_zero = [0usize; 3];
-    for count in non_zero.iter_mut() {
-        let mut rows = Vec::with_capacity(num_constraints.min(r.rest.len() / 4));
-        for _ in 0..num_constraints {
-            let len = r.u32()? as usize;
-            let mut row = Vec::with_capacity(len.min(r.rest.len() / 36));
-            for _ in 0..len {
-                let col = r.u32()? as usize;
-                if col >= columns {
-                    return Err(malformed(what, "matrix column out of range"));
-                }
-                let coeff = Fr::deserialize_uncompressed(r.take(32)?)
-                    .map_err(|e| malformed(what, e.to_string()))?;
-                row.push((coeff, col));
-            }
-            *count += len;
-            rows.push(row);
+    // Every count is checked against the bytes that remain before anything is allocated.
+    let count = |r: &mut Reader, item_bytes: usize| -> Result<usize> {
+        let n = usize::try_from(r.u64()?).map_err(|_| malformed(what, "size overflow"))?;
+        if n.checked_mul(item_bytes).is_none_or(|b| b > r.rest.len()) {
+            return Err(malformed(what, "a count exceeds the data"));
         }
-        matrices.push(rows);
+        Ok(n)
+    };
+    let num_instance = count(r, 0)?;
+    let num_witness = count(r, 0)?;
+    let num_constraints = count(r, 4)?;
+    if num_instance > u32::MAX as usize || num_witness > u32::MAX as usize {
+        return Err(malformed(what, "too many variables"));
     }
-    let c = matrices.pop().expect("three matrices");
-    let b = matrices.pop().expect("three matrices");
-    let a = matrices.pop().expect("three matrices");
-    Ok(ConstraintMatrices {
-        num_instance_variables,
-        num_witness_variables,
+    let coefficients = (0..count(r, 32)?)
+        .map(|_| {
+            Fr::deserialize_uncompressed(r.take(32)?).map_err(|e| malformed(what, e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let entries = count(r, 8)?;
+        if entries > u32::MAX as usize || num_constraints * 4 + entries * 8 > r.rest.len() {
+            return Err(malformed(what, "a matrix exceeds the data"));
+        }
+        let mut starts = Vec::with_capacity(num_constraints + 1);
+        starts.push(0u32);
+        let mut end = 0u64;
+        for _ in 0..num_constraints {
+            end += u64::from(r.u32()?);
+            starts.push(u32::try_from(end).map_err(|_| malformed(what, "row lengths overflow"))?);
+        }
+        if end != entries as u64 {
+            return Err(malformed(what, "row lengths do not add up to the entry count"));
+        }
+        let body = r.take(entries * 8)?;
+        let pairs = body
+            .chunks_exact(8)
+            .map(|e| {
+                let word = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().expect("4 bytes"));
+                (word(0), word(4))
+            })
+            .collect();
+        rows.push(SparseRows { starts, entries: pairs });
+    }
+    let c = rows.pop().expect("three matrices");
+    let b = rows.pop().expect("three matrices");
+    let a = rows.pop().expect("three matrices");
+    let matrices = Matrices {
+        num_instance,
+        num_witness,
         num_constraints,
-        a_num_non_zero: non_zero[0],
-        b_num_non_zero: non_zero[1],
-        c_num_non_zero: non_zero[2],
+        coefficients,
         a,
         b,
         c,
-    })
+    };
+    matrices.validate()?;
+    Ok(matrices)
 }
 
 /// Decodes a proving key with its circuit's matrices. The points are not re-validated
@@ -279,9 +303,12 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
     if !r.rest.is_empty() {
         return Err(malformed(what, "trailing bytes"));
     }
-    let expected = matrices.num_instance_variables + matrices.num_witness_variables;
+    let expected = matrices.num_variables();
     if pk.a_query.len() != expected
-        || matrices.num_instance_variables != 4
+        || pk.b_g1_query.len() != expected
+        || pk.b_g2_query.len() != expected
+        || pk.l_query.len() + matrices.num_instance != expected
+        || matrices.num_instance != 4
         || pk.vk.gamma_abc_g1.len() != 4
     {
         return Err(malformed(
@@ -295,4 +322,29 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         pk,
         matrices,
     })
+}
+
+fn io_error(what: &'static str, path: &std::path::Path, e: std::io::Error) -> Error {
+    malformed(what, format!("{}: {e}", path.display()))
+}
+
+/// Reads and decodes a proving key file.
+pub fn pk_load(path: &std::path::Path) -> Result<ProverKey> {
+    let bytes = std::fs::read(path).map_err(|e| io_error("proving key", path, e))?;
+    pk_from_bytes(&bytes)
+}
+
+/// Writes a proving key file atomically: a temporary file beside it, then a rename.
+pub fn pk_save(key: &ProverKey, path: &std::path::Path) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&pk_to_bytes(key))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| io_error("proving key", path, e))
 }

@@ -1,6 +1,6 @@
 //! One error type per kind of failure a caller can act on.
 
-use ark_relations::r1cs::SynthesisError;
+use ark_relations::gr1cs::SynthesisError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -5,7 +5,9 @@
 //! - [`inference`]: the exact integer inference the circuit proves;
 //! - [`commitment`]: the hiding Poseidon commitment to a model;
 //! - [`gadgets`] and [`circuit`]: the R1CS statement;
-//! - [`groth16`]: setup, prove, verify; [`encoding`] and [`evm`]: bytes and EVM words.
+//! - [`r1cs`]: the circuit's constraint matrices, compactly;
+//! - [`groth16`]: setup, prove (timed step by step), verify; [`encoding`] and [`evm`]:
+//!   bytes and EVM words.
 
 pub mod circuit;
 pub mod commitment;
@@ -15,6 +17,7 @@ pub mod evm;
 pub mod gadgets;
 pub mod groth16;
 pub mod inference;
+pub mod r1cs;
 pub mod spec;
 
 #[cfg(feature = "python")]

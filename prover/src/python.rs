@@ -79,6 +79,22 @@ impl ProvingKey {
         Ok(Self(Arc::new(key)))
     }
 
+    /// Reads a key file written by `save` (or `to_bytes`).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let key = py
+            .allow_threads(|| encoding::pk_load(&path))
+            .map_err(err)?;
+        Ok(Self(Arc::new(key)))
+    }
+
+    /// Writes the key to `path` atomically: a temporary file beside it, then a rename.
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let key = self.0.clone();
+        py.allow_threads(move || encoding::pk_save(&key, &path))
+            .map_err(err)
+    }
+
     #[getter]
     fn num_constraints(&self) -> usize {
         self.0.matrices.num_constraints
@@ -86,7 +102,21 @@ impl ProvingKey {
 
     #[getter]
     fn num_variables(&self) -> usize {
-        self.0.matrices.num_instance_variables + self.0.matrices.num_witness_variables
+        self.0.matrices.num_variables()
+    }
+
+    /// Points in the evaluation domain: the constraint count plus the public inputs,
+    /// rounded up to a power of two.
+    #[getter]
+    fn domain_size(&self) -> usize {
+        self.0.pk.h_query.len() + 1
+    }
+
+    /// Seconds of one G1 MSM with random full-size scalars over this key's H query (the
+    /// evaluation domain): the floor of any Groth16 prover for this circuit.
+    fn floor_msm_seconds(&self, py: Python<'_>) -> f64 {
+        let key = self.0.clone();
+        py.allow_threads(move || groth16::prover::floor_msm(&key.pk.h_query, &mut OsRng))
     }
 
     fn verifying_key(&self) -> VerifyingKey {
@@ -172,7 +202,8 @@ fn setup(
     Ok((ProvingKey(Arc::new(key)), VerifyingKey::new(vk)))
 }
 
-/// Proves the model's count; returns `(proof, commitment, count)`.
+/// Proves the model's count; returns `(proof, commitment, count, timings)` where the
+/// timings map each step of the prover to its seconds.
 #[pyfunction]
 fn prove<'py>(
     py: Python<'py>,
@@ -181,18 +212,28 @@ fn prove<'py>(
     biases: Vec<Vec<i64>>,
     salt: &[u8],
     tag: &[u8],
-) -> PyResult<(Proof, Bound<'py, PyBytes>, u64)> {
+) -> PyResult<(Proof, Bound<'py, PyBytes>, u64, Vec<(&'static str, f64)>)> {
     let model = QuantizedModel { weights, biases };
     let (salt, tag) = (field(salt)?, field(tag)?);
     let key = pk.0.clone();
     let proven = py
         .allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng))
         .map_err(err)?;
-    let st = proven.statement;
+    let (st, t) = (proven.statement, proven.timings);
+    let timings = vec![
+        ("witness_s", t.witness_s),
+        ("qap_s", t.qap_s),
+        ("msm_a_s", t.msm_a_s),
+        ("msm_b_g1_s", t.msm_b_g1_s),
+        ("msm_b_g2_s", t.msm_b_g2_s),
+        ("msm_c_s", t.msm_c_s),
+        ("msm_h_s", t.msm_h_s),
+    ];
     Ok((
         Proof(proven.proof),
         PyBytes::new(py, &field_to_be(&st.commitment)),
         st.count,
+        timings,
     ))
 }
 

@@ -3,14 +3,16 @@
 //! For a sample with label `y`, each other class `c` gets a slot
 //! `v_c = l_y − l_c − [c < y] + 2^(w−1)`. The label is the prediction (ties go to the
 //! lowest index) exactly when every `v_c ≥ 2^(w−1)`, i.e. every slot's top bit is set.
-//! Several slots are packed into one field element and decomposed at once.
+//! Several slots are packed into one field element and decomposed at once; the match
+//! bit is then "all top bits set", two constraints whatever the number of classes.
 
 use ark_bn254::Fr;
+use ark_ff::{Field, One, Zero};
+use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 use ark_relations::lc;
-use ark_relations::r1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
-use super::range::{alloc_bits, bits_of, enforce_decomposition};
-use super::{product, witness};
+use super::range::{bits_of, decompose};
+use super::{enforce, witness};
 
 /// Decomposes `word = Σ_i v_i · 2^(w·i)` into `slots` slots of `width` bits and returns
 /// each slot's top bit with its value.
@@ -23,8 +25,7 @@ pub fn slot_signs(
 ) -> Result<Vec<(Variable, Option<bool>)>, SynthesisError> {
     let bit_values: Option<Vec<bool>> =
         slot_values.map(|vs| vs.iter().flat_map(|&v| bits_of(v as u128, width)).collect());
-    let bits = alloc_bits(cs, bit_values.as_deref(), width * slots as u32)?;
-    enforce_decomposition(cs, word, &bits)?;
+    let bits = decompose(cs, word, bit_values.as_deref(), width * slots as u32)?;
     let w = width as usize;
     Ok((0..slots)
         .map(|i| {
@@ -36,32 +37,49 @@ pub fn slot_signs(
         .collect())
 }
 
-/// The conjunction of boolean wires, as a chain of products; `claimed` is the witness
-/// value of the final product (the sample's match bit).
+/// The conjunction of boolean wires; `claimed` is the witness value of the result (the
+/// sample's match bit). With `d = k − Σ bits ∈ [0, k]`, the two constraints
+/// `d · inv = 1 − m` and `d · m = 0` force `m = 1` when `d = 0` and `m = 0` otherwise.
 pub fn all(
     cs: &ConstraintSystemRef<Fr>,
     bits: &[(Variable, Option<bool>)],
     claimed: Option<bool>,
 ) -> Result<Variable, SynthesisError> {
-    let (mut acc, mut acc_value) = (bits[0].0, bits[0].1.map(Fr::from));
-    for (i, &(b, b_value)) in bits.iter().enumerate().skip(1) {
-        let value = if i + 1 == bits.len() {
-            claimed.map(Fr::from)
-        } else {
-            product(acc_value, b_value.map(Fr::from))
-        };
-        let out = witness(cs, value)?;
-        cs.enforce_constraint(lc!() + acc, lc!() + b, lc!() + out)?;
-        (acc, acc_value) = (out, value);
-    }
-    Ok(acc)
+    let d_value: Option<u64> = bits
+        .iter()
+        .map(|&(_, v)| v.map(|b| u64::from(!b)))
+        .sum();
+    let inv = d_value.map(|d| Fr::from(d).inverse().unwrap_or(Fr::zero()));
+    let wires: Vec<Variable> = bits.iter().map(|&(b, _)| b).collect();
+    enforce_all(cs, &wires, claimed.map(Fr::from), inv)
+}
+
+/// The constraints of [`all`] with any witness values for `m` and `inv`.
+pub(crate) fn enforce_all(
+    cs: &ConstraintSystemRef<Fr>,
+    bits: &[Variable],
+    m_value: Option<Fr>,
+    inv_value: Option<Fr>,
+) -> Result<Variable, SynthesisError> {
+    let d = || {
+        let mut d = lc!() + (Fr::from(bits.len() as u64), Variable::One);
+        for &b in bits {
+            d.0.push((-Fr::one(), b));
+        }
+        d
+    };
+    let m = witness(cs, m_value)?;
+    let inv = witness(cs, inv_value)?;
+    enforce(cs, d, || lc!() + inv, || lc!() + Variable::One - m)?;
+    enforce(cs, d, || lc!() + m, LinearCombination::zero)?;
+    Ok(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gadgets::{fr, pow2};
-    use ark_relations::r1cs::ConstraintSystem;
+    use ark_relations::gr1cs::ConstraintSystem;
 
     const W: u32 = 6;
 
@@ -74,12 +92,23 @@ mod tests {
             word += (fr(d + half) * pow2(W * i as u32), Variable::One);
         }
         let signs = slot_signs(&cs, word, Some(slots), W, gaps.len()).unwrap();
-        all(&cs, &signs, Some(claimed)).unwrap();
+        let _ = all(&cs, &signs, Some(claimed)).unwrap();
         cs.is_satisfied().unwrap()
     }
 
     fn honest(gaps: &[i64]) -> Vec<i64> {
         gaps.iter().map(|d| d + 32).collect()
+    }
+
+    /// The conjunction alone, with hand-picked match bit and inverse.
+    fn all_satisfied(bits: &[bool], claimed: bool, inv: Fr) -> bool {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let wires: Vec<Variable> = bits
+            .iter()
+            .map(|&b| witness(&cs, Some(Fr::from(b))).unwrap())
+            .collect();
+        let _ = enforce_all(&cs, &wires, Some(Fr::from(claimed)), Some(inv)).unwrap();
+        cs.is_satisfied().unwrap()
     }
 
     #[test]
@@ -96,6 +125,20 @@ mod tests {
         assert!(!satisfied(&loses, &honest(&loses), true));
         let wins = [3, 0, 31];
         assert!(!satisfied(&wins, &honest(&wins), false));
+    }
+
+    #[test]
+    fn no_inverse_makes_a_losing_sample_count() {
+        // Two top bits missing: d = 2. Claiming a match needs d · inv = 0 and d · 1 = 0.
+        for inv in [Fr::zero(), Fr::one(), Fr::from(2u64).inverse().unwrap(), -Fr::one()] {
+            assert!(!all_satisfied(&[true, false, false], true, inv));
+        }
+        // Claiming no match needs the true inverse.
+        assert!(all_satisfied(&[true, false, false], false, Fr::from(2u64).inverse().unwrap()));
+        assert!(!all_satisfied(&[true, false, false], false, Fr::zero()));
+        // A full match: d = 0 forces m = 1 whatever the inverse.
+        assert!(all_satisfied(&[true, true, true], true, Fr::from(7u64)));
+        assert!(!all_satisfied(&[true, true, true], false, Fr::from(7u64)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ark_crypto_primitives::sponge::poseidon::constraints::PoseidonSpongeVar;
 use ark_r1cs_std::alloc::AllocVar;
 use ark_r1cs_std::eq::EqGadget;
 use ark_r1cs_std::fields::fp::{AllocatedFp, FpVar};
-use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError, Variable};
+use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError, Variable};
 
 use super::range::recompose;
 use crate::commitment::{pack, poseidon_config, WORD_BITS};
@@ -26,7 +26,7 @@ pub fn enforce_commitment(
         bits.chunks(WORD_BITS).len() as u64
     ))];
     for (i, chunk) in bits.chunks(WORD_BITS).enumerate() {
-        let word = cs.new_lc(recompose(chunk, 0, chunk.len()))?;
+        let word = cs.new_lc(|| recompose(chunk, 0, chunk.len()))?;
         let value = values.as_ref().map(|v| v[i]);
         input.push(FpVar::Var(AllocatedFp::new(value, word, cs.clone())));
     }

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use ark_bn254::Fr;
 use ark_ff::One;
-use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError, Variable};
+use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
 /// `2^i` as a field element, for `i < 256`.
 pub fn pow2(i: u32) -> Fr {
@@ -45,4 +45,15 @@ pub fn witness(
 /// `a * b` where both may be unknown.
 pub fn product(a: Option<Fr>, b: Option<Fr>) -> Option<Fr> {
     Some(a? * b?)
+}
+
+/// Enforces `a · b = c`. The combinations are only built when the constraint system
+/// records matrices (setup, and tests); a prover that only assigns wires skips them.
+pub fn enforce(
+    cs: &ConstraintSystemRef<Fr>,
+    a: impl FnOnce() -> LinearCombination<Fr>,
+    b: impl FnOnce() -> LinearCombination<Fr>,
+    c: impl FnOnce() -> LinearCombination<Fr>,
+) -> Result<(), SynthesisError> {
+    cs.enforce_r1cs_constraint(a, b, c)
 }

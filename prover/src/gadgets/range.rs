@@ -1,29 +1,24 @@
 //! Bit decomposition: the only range check R1CS has, one constraint per bit.
+//!
+//! `n` bits cost exactly `n` constraints. Bits `1..n` are boolean witnesses; bit 0 is not
+//! a wire but the combination `value − Σ_{i≥1} 2^i · bit_i`, and its own booleanity
+//! constraint is what ties the bits to the value. So `value ∈ [0, 2^n)` holds exactly
+//! when every constraint holds, with no separate recomposition constraint.
 
 use ark_bn254::Fr;
+use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 use ark_relations::lc;
-use ark_relations::r1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
-use super::{pow2, witness};
+use super::{enforce, fr, pow2, witness};
 
 /// The low `n` bits of `value`, least significant first.
 pub fn bits_of(value: u128, n: u32) -> Vec<bool> {
     (0..n).map(|i| (value >> i) & 1 == 1).collect()
 }
 
-/// Allocates `n` witnesses constrained to `{0, 1}`: `b · (b − 1) = 0`.
-pub fn alloc_bits(
-    cs: &ConstraintSystemRef<Fr>,
-    values: Option<&[bool]>,
-    n: u32,
-) -> Result<Vec<Variable>, SynthesisError> {
-    (0..n as usize)
-        .map(|i| {
-            let b = witness(cs, values.map(|v| Fr::from(v[i])))?;
-            cs.enforce_constraint(lc!() + b, lc!() + b - Variable::One, lc!())?;
-            Ok(b)
-        })
-        .collect()
+/// Enforces `b · (b − 1) = 0`.
+pub fn enforce_boolean(cs: &ConstraintSystemRef<Fr>, b: Variable) -> Result<(), SynthesisError> {
+    enforce(cs, || lc!() + b, || lc!() + b - Variable::One, LinearCombination::zero)
 }
 
 /// `Σ 2^(i − from) · bits[i]` for `i` in `from..to`.
@@ -35,21 +30,42 @@ pub fn recompose(bits: &[Variable], from: usize, to: usize) -> LinearCombination
     lc
 }
 
-/// Enforces `value = Σ 2^i · bits[i]`.
-pub fn enforce_decomposition(
+/// Decomposes `value` into `n ≥ 1` bits with `n` constraints, which hold exactly when
+/// `0 ≤ value < 2^n`. Returns the bits, least significant first; bit 0 is a symbolic
+/// combination, usable wherever a wire is.
+pub fn decompose(
     cs: &ConstraintSystemRef<Fr>,
     value: LinearCombination<Fr>,
-    bits: &[Variable],
-) -> Result<(), SynthesisError> {
-    cs.enforce_constraint(
-        value - recompose(bits, 0, bits.len()),
-        lc!() + Variable::One,
-        lc!(),
-    )
+    bit_values: Option<&[bool]>,
+    n: u32,
+) -> Result<Vec<Variable>, SynthesisError> {
+    let values: Option<Vec<Fr>> = bit_values.map(|bs| bs.iter().map(|&b| Fr::from(b)).collect());
+    decompose_raw(cs, value, values.as_deref(), n)
+}
+
+/// [`decompose`] with arbitrary field values for the allocated bits (hand-made witnesses
+/// in tests use it; an honest prover passes booleans).
+pub(crate) fn decompose_raw(
+    cs: &ConstraintSystemRef<Fr>,
+    value: LinearCombination<Fr>,
+    bit_values: Option<&[Fr]>,
+    n: u32,
+) -> Result<Vec<Variable>, SynthesisError> {
+    assert!(n >= 1, "a decomposition has at least one bit");
+    let mut bits = vec![Variable::Zero];
+    for i in 1..n as usize {
+        let b = witness(cs, bit_values.map(|v| v[i]))?;
+        enforce_boolean(cs, b)?;
+        bits.push(b);
+    }
+    let upper = recompose(&bits, 1, n as usize) * pow2(1);
+    bits[0] = cs.new_lc(|| value - upper)?;
+    enforce_boolean(cs, bits[0])?;
+    Ok(bits)
 }
 
 /// A signed parameter `v` in `[-2^(n-1), 2^(n-1))`: returns its wire and the `n` bits of
-/// `v + 2^(n-1)`, enforcing `v + 2^(n-1) = Σ 2^i · bits[i]`.
+/// `v + 2^(n-1)`, with `n` constraints in all.
 pub fn alloc_signed(
     cs: &ConstraintSystemRef<Fr>,
     value: Option<i64>,
@@ -57,36 +73,77 @@ pub fn alloc_signed(
 ) -> Result<(Variable, Vec<Variable>), SynthesisError> {
     let offset = 1i64 << (n - 1);
     let bit_values = value.map(|v| bits_of((v + offset) as u128, n));
-    let v = witness(cs, value.map(super::fr))?;
-    let bits = alloc_bits(cs, bit_values.as_deref(), n)?;
-    enforce_decomposition(cs, lc!() + v + (pow2(n - 1), Variable::One), &bits)?;
+    let v = witness(cs, value.map(fr))?;
+    let bits = decompose(
+        cs,
+        lc!() + v + (pow2(n - 1), Variable::One),
+        bit_values.as_deref(),
+        n,
+    )?;
     Ok((v, bits))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_relations::r1cs::ConstraintSystem;
+    use ark_ff::Zero;
+    use ark_relations::gr1cs::ConstraintSystem;
+
+    /// Decomposes the constant `value` into 4 bits with hand-picked bit values 1..3.
+    fn satisfied(value: i64, bits: [i64; 3]) -> bool {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let mut values = vec![Fr::zero()];
+        values.extend(bits.iter().map(|&b| fr(b)));
+        let constant = lc!() + (fr(value), Variable::One);
+        decompose_raw(&cs, constant, Some(&values), 4).unwrap();
+        cs.is_satisfied().unwrap()
+    }
+
+    #[test]
+    fn n_bits_cost_n_constraints() {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let _ = alloc_signed(&cs, Some(-3), 8).unwrap();
+        assert_eq!(cs.num_constraints(), 8);
+        assert!(cs.is_satisfied().unwrap());
+    }
+
+    #[test]
+    fn honest_bits_satisfy() {
+        for v in 0..16i64 {
+            let b = |i: i64| (v >> i) & 1;
+            assert!(satisfied(v, [b(1), b(2), b(3)]), "value {v}");
+        }
+    }
 
     #[test]
     fn a_non_boolean_bit_is_rejected() {
-        let cs = ConstraintSystem::<Fr>::new_ref();
-        let bits = alloc_bits(&cs, Some(&[true, false]), 2).unwrap();
-        assert!(cs.is_satisfied().unwrap());
-        // Hand-made bad witness: a "bit" equal to 2.
-        let cs = ConstraintSystem::<Fr>::new_ref();
-        let b = witness(&cs, Some(Fr::from(2u64))).unwrap();
-        cs.enforce_constraint(lc!() + b, lc!() + b - Variable::One, lc!())
-            .unwrap();
-        assert!(!cs.is_satisfied().unwrap());
-        drop(bits);
+        // 5 = 1 + 2·2: bit 1 set to 2 recomposes, but is not a bit.
+        assert!(!satisfied(5, [2, 0, 0]));
+        // 6 = 0 + 2·(-1) + 8·1: a "bit" of -1 that recomposes.
+        assert!(!satisfied(6, [-1, 0, 1]));
+    }
+
+    #[test]
+    fn bits_of_another_value_are_rejected() {
+        // The implied bit 0 of 5 with the bits of 8 is 5 - 8 = -3.
+        assert!(!satisfied(5, [0, 0, 1]));
+        // Bit 1 set as well: bit 0 would have to be 5 - 6 = -1.
+        assert!(!satisfied(5, [1, 1, 0]));
+    }
+
+    #[test]
+    fn values_outside_the_range_have_no_witness() {
+        // 16 needs a fifth bit: with all three upper bits set, bit 0 would be 2.
+        assert!(!satisfied(16, [1, 1, 1]));
+        assert!(!satisfied(-1, [0, 0, 0]));
+        assert!(!satisfied(-1, [1, 1, 1]));
     }
 
     #[test]
     fn signed_values_outside_the_range_have_no_witness() {
         for (v, ok) in [(-128i64, true), (127, true), (128, false), (-129, false)] {
             let cs = ConstraintSystem::<Fr>::new_ref();
-            alloc_signed(&cs, Some(v), 8).unwrap();
+            let _ = alloc_signed(&cs, Some(v), 8).unwrap();
             assert_eq!(cs.is_satisfied().unwrap(), ok, "value {v}");
         }
     }

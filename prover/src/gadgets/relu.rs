@@ -3,14 +3,14 @@
 //! With `t = u + 2^(k+a)` decomposed into `k + a + 1` bits, the top bit is the sign of
 //! `u`, bits `k..k+a` are `floor(u / 2^k)` when `u ≥ 0`, and the activation is
 //! `h = sign · floor(u / 2^k)`. The decomposition itself enforces the range
-//! `-2^(k+a) ≤ u < 2^(k+a)`.
+//! `-2^(k+a) ≤ u < 2^(k+a)`. Cost: `k + a + 2` constraints.
 
 use ark_bn254::Fr;
+use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 use ark_relations::lc;
-use ark_relations::r1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
-use super::range::{alloc_bits, bits_of, enforce_decomposition, recompose};
-use super::{fr, witness};
+use super::range::{bits_of, decompose, recompose};
+use super::{enforce, fr, witness};
 
 /// Enforces `h = max(0, floor(u / 2^shift))` where `t = u + 2^(shift+act_bits)`.
 /// `t_value` and `h_value` are the claimed witness values; returns `h`'s wire.
@@ -24,26 +24,29 @@ pub fn requantise_relu(
 ) -> Result<Variable, SynthesisError> {
     let n = shift + act_bits + 1;
     let bit_values = t_value.map(|t| bits_of(t as u128, n));
-    let bits = alloc_bits(cs, bit_values.as_deref(), n)?;
-    enforce_decomposition(cs, t, &bits)?;
+    let bits = decompose(cs, t, bit_values.as_deref(), n)?;
     let sign = bits[(n - 1) as usize];
-    let quotient = recompose(&bits, shift as usize, (shift + act_bits) as usize);
     let h = witness(cs, h_value.map(fr))?;
-    cs.enforce_constraint(lc!() + sign, quotient, lc!() + h)?;
+    enforce(
+        cs,
+        || lc!() + sign,
+        || recompose(&bits, shift as usize, (shift + act_bits) as usize),
+        || lc!() + h,
+    )?;
     Ok(h)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_relations::r1cs::ConstraintSystem;
+    use ark_relations::gr1cs::ConstraintSystem;
 
     /// Builds the gadget for a constant `u` with hand-picked witness values.
     fn satisfied(u: i64, t_value: i64, h_value: i64) -> bool {
         let (k, a) = (3, 4);
         let cs = ConstraintSystem::<Fr>::new_ref();
         let t = lc!() + (fr(u + (1 << (k + a))), Variable::One);
-        requantise_relu(&cs, t, Some(t_value), Some(h_value), k, a).unwrap();
+        let _ = requantise_relu(&cs, t, Some(t_value), Some(h_value), k, a).unwrap();
         cs.is_satisfied().unwrap()
     }
 
@@ -57,6 +60,14 @@ mod tests {
             let (t, h) = honest(u);
             assert!(satisfied(u, t, h), "u = {u}");
         }
+    }
+
+    #[test]
+    fn costs_k_plus_a_plus_two_constraints() {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let t = lc!() + (fr(40 + 128), Variable::One);
+        let _ = requantise_relu(&cs, t, Some(40 + 128), Some(5), 3, 4).unwrap();
+        assert_eq!(cs.num_constraints(), 3 + 4 + 2);
     }
 
     #[test]

@@ -7,7 +7,6 @@ that the two are compared side by side on this machine.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -18,17 +17,13 @@ from typing import Any
 import numpy as np
 
 from zkpot import proving
-from zkpot.learning.datasets import load_dataset, public_test_set
+from zkpot.learning.datasets import load_dataset, public_test_indices, public_test_set
 from zkpot.learning.inference import correct_count
 from zkpot.learning.measure import train_reference
 from zkpot.learning.quantize import default_spec, quantize
 
 #: ezkl needs about 5 GB at 100 samples; it is never run on more.
 EZKL_MAX_SAMPLES = 100
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def bench_prover(
@@ -40,22 +35,30 @@ def bench_prover(
     vs_ezkl: bool = False,
     ezkl_samples: int = EZKL_MAX_SAMPLES,
 ) -> dict[str, Any]:
-    """Measures our prover (and optionally ezkl) on a trained model; returns one flat dict."""
+    """Measures our prover (and optionally ezkl) on a trained model; returns one flat dict.
+
+    Setup and the proof each run in a fresh process (their peak RSS is their own). The
+    floor is one full-scalar G1 MSM over the key's evaluation domain, timed on the same
+    machine in the same run, and ``floor_ratio = prove_s / floor_s``.
+    """
     data = load_dataset(dataset)
-    x, y = public_test_set(data, samples, seed)
-    mlp = train_reference(data, hidden, seed)
     spec = default_spec(dataset, hidden)
+    idx = public_test_indices(data.x_test.shape[0], samples, seed)
+    x, y = public_test_set(data, samples, seed, spec.input_bits)
+    mlp = train_reference(data, hidden, seed)
     qmodel = quantize(mlp, spec, x)
-    float_correct = int((mlp.predict(x.astype(np.float64) / 255.0) == y).sum())
-    circuit = proving.AccuracyCircuit(spec, x, y)
+    float_correct = int((mlp.predict(data.x_test[idx]) == y).sum())
 
-    t = time.perf_counter()
-    pk, vk = proving.setup(circuit)
-    setup_s = time.perf_counter() - t
-
-    salt, tag = proving.new_salt(), proving.new_salt()
-    pk_bytes = pk.to_bytes()
-    child = _prove_in_child(pk_bytes, qmodel.to_bytes(), salt, tag)
+    with tempfile.TemporaryDirectory(prefix="zkpot-bench-") as tmp:
+        work = Path(tmp)
+        (work / "spec.json").write_text(spec.to_json())
+        np.savez(work / "test.npz", x=x, y=y)
+        (work / "model.bin").write_bytes(qmodel.to_bytes())
+        made = _child("setup", work)
+        salt, tag = proving.new_salt(), proving.new_salt()
+        child = _child("prove", work, str(salt), str(tag))
+        vk = proving.VerifyingKey.from_bytes((work / "task.vk").read_bytes())
+        pk_bytes = (work / "task.pk").stat().st_size
     proof = proving.Proof.from_bytes(bytes.fromhex(child["proof"]))
 
     t = time.perf_counter()
@@ -64,42 +67,43 @@ def bench_prover(
     verify_ms = (time.perf_counter() - t) / verify_repeats * 1e3
     if not ok:
         raise RuntimeError("the benchmark's own proof did not verify")
-    prove_s = child["prove_s"]
+    prove_s = float(child["prove_s"])
+    floor_s = float(child["floor_s"])
 
     result: dict[str, Any] = {
         "dataset": dataset,
         "widths": list(spec.widths),
         "samples": samples,
-        "constraints": pk.num_constraints,
-        "variables": pk.num_variables,
-        "setup_s": round(setup_s, 3),
+        "constraints": child["constraints"],
+        "variables": child["variables"],
+        "domain_size": child["domain_size"],
+        "setup_s": round(made["setup_s"], 3),
+        "setup_peak_rss_mb": round(made["setup_peak_rss_mb"], 1),
+        "pk_load_s": round(child["pk_load_s"], 3),
         "prove_s": round(prove_s, 3),
+        **{k: round(v, 3) for k, v in child["timings"].items()},
+        "floor_s": round(floor_s, 3),
+        "floor_ratio": round(prove_s / floor_s, 2),
         "verify_ms": round(verify_ms, 3),
         "proof_bytes": len(proof.to_bytes()),
-        "pk_bytes": len(pk_bytes),
+        "pk_bytes": pk_bytes,
         "vk_bytes": len(vk.to_bytes()),
         "peak_rss_mb": round(child["peak_rss_mb"], 1),
-        "pk_load_s": round(child["load_s"], 3),
-        "setup_peak_rss_mb": round(_peak_rss_mb(), 1),
         "float_accuracy": float_correct / samples,
         "quantized_accuracy": correct_count(qmodel, x, y) / samples,
         "proven_count": child["count"],
     }
     if vs_ezkl:
-        result.update(_versus_ezkl(mlp, x, y, min(samples, ezkl_samples), prove_s / samples))
+        result.update(
+            _versus_ezkl(mlp, data.x_test[idx], y, min(samples, ezkl_samples), prove_s / samples)
+        )
     return result
 
 
-def _prove_in_child(pk: bytes, model: bytes, salt: int, tag: int) -> dict[str, Any]:
-    """Runs one proof in a fresh interpreter: its peak RSS is the prover's own."""
-    with tempfile.TemporaryDirectory(prefix="zkpot-bench-") as work:
-        pk_file, model_file = Path(work) / "task.pk", Path(work) / "model.bin"
-        pk_file.write_bytes(pk)
-        model_file.write_bytes(model)
-        cmd = [sys.executable, "-m", "zkpot.bench.prove_child", str(pk_file), str(model_file)]
-        out = subprocess.run(
-            [*cmd, str(salt), str(tag)], check=True, capture_output=True, text=True
-        )
+def _child(step: str, work: Path, *args: str) -> dict[str, Any]:
+    """Runs one step of :mod:`zkpot.bench.child` in a fresh interpreter."""
+    cmd = [sys.executable, "-m", "zkpot.bench.child", step, str(work), *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return dict(json.loads(out.stdout))
 
 
@@ -115,7 +119,7 @@ def _versus_ezkl(
         peer = ezkl_prove_accuracy(
             list(mlp.weights),
             list(mlp.biases),
-            x[:n] / 255.0,
+            x[:n],
             y[:n],
             Path(work),
             param_visibility="polycommit" if large else "hashed",

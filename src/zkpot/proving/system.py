@@ -7,7 +7,7 @@ Rust core receives them as 32 big-endian bytes and rejects anything out of range
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -71,12 +71,17 @@ class AccuracyCircuit:
 
 @dataclass(frozen=True)
 class Proven:
-    """A proof and the public statement it proves."""
+    """A proof, the public statement it proves, and the prover's seconds per step.
+
+    ``timings`` has ``witness_s`` (inference and witness assignment), ``qap_s`` (matrix
+    evaluation and the QAP's FFTs) and one ``msm_*_s`` per multi-scalar multiplication
+    (``a``, ``b_g1``, ``b_g2``, ``c`` for the L query, ``h``)."""
 
     proof: _prover.Proof
     commitment: int
     count: int
     tag: int
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 def setup(circuit: AccuracyCircuit) -> tuple[_prover.ProvingKey, _prover.VerifyingKey]:
@@ -102,10 +107,10 @@ def prove(pk: _prover.ProvingKey, model: QuantizedModel, salt: int, tag: int) ->
     Raises ActivationOverflowError when the model leaves the spec's activation range on
     some test sample (such a model has no witness)."""
     weights, biases = _parameters(model)
-    proof, commitment, count = _prover.prove(
+    proof, commitment, count, timings = _prover.prove(
         pk, weights, biases, _field_bytes(salt, "salt"), _field_bytes(tag, "tag")
     )
-    return Proven(proof, int.from_bytes(commitment), int(count), tag)
+    return Proven(proof, int.from_bytes(commitment), int(count), tag, dict(timings))
 
 
 def verify(

@@ -1,42 +1,49 @@
 //! Setup, prove and verify: Groth16 over BN254 for the accuracy circuit.
 //!
-//! The constraint matrices depend only on the task, so the prover keeps them beside the
-//! proving key and each proof only computes the witness assignment.
+//! The constraint matrices depend only on the task: setup synthesises the circuit once,
+//! keeps its matrices (compactly, [`crate::r1cs`]) beside the proving key, and each proof
+//! only assigns the witness. [`generator`] and [`prover`] are arkworks' Groth16 (the
+//! libsnark QAP reduction, arkworks' FFTs and MSMs) over those matrices; verification is
+//! ark-groth16's own.
+
+pub mod generator;
+pub mod prover;
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::r1cs_to_qap::LibsnarkReduction;
-use ark_groth16::{
-    prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
-};
-use ark_relations::r1cs::{
-    ConstraintMatrices, ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode,
-};
+use ark_groth16::{prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
 use ark_std::UniformRand;
 use rand::{CryptoRng, RngCore};
+use std::time::Instant;
 
 use crate::circuit::{AccuracyCircuit, Statement, Witness};
 use crate::commitment::commit;
 use crate::error::{Error, Result};
 use crate::inference::infer;
+use crate::r1cs::Matrices;
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
+
+pub use prover::Timings;
 
 /// Everything a participant needs to prove for one task.
 pub struct ProverKey {
     pub spec: ModelSpec,
     pub test: TestSet,
     pub pk: ProvingKey<Bn254>,
-    pub matrices: ConstraintMatrices<Fr>,
+    pub matrices: Matrices,
 }
 
-/// A proof together with the statement it proves.
+/// A proof together with the statement it proves, and where the prover spent its time.
 #[derive(Clone, Debug)]
 pub struct Proven {
     pub proof: Proof<Bn254>,
     pub statement: Statement,
+    pub timings: Timings,
 }
 
 fn synthesize(circuit: AccuracyCircuit, mode: SynthesisMode) -> Result<ConstraintSystem<Fr>> {
-    let cs = ark_relations::r1cs::ConstraintSystem::new_ref();
+    let cs = ConstraintSystem::new_ref();
     cs.set_optimization_goal(OptimizationGoal::Constraints);
     cs.set_mode(mode);
     circuit.generate_constraints(cs.clone())?;
@@ -45,9 +52,11 @@ fn synthesize(circuit: AccuracyCircuit, mode: SynthesisMode) -> Result<Constrain
 }
 
 /// The task's R1CS matrices.
-pub fn constraint_matrices(spec: &ModelSpec, test: &TestSet) -> Result<ConstraintMatrices<Fr>> {
+pub fn constraint_matrices(spec: &ModelSpec, test: &TestSet) -> Result<Matrices> {
+    spec.validate()?;
+    test.validate(spec)?;
     let cs = synthesize(AccuracyCircuit::shape(spec, test), SynthesisMode::Setup)?;
-    Ok(cs.to_matrices().expect("setup mode builds matrices"))
+    Matrices::from_constraint_system(&cs)
 }
 
 /// Circuit-specific setup. Whoever runs it learns the trapdoor: see docs/proving.md.
@@ -56,14 +65,9 @@ pub fn setup<R: RngCore + CryptoRng>(
     test: &TestSet,
     rng: &mut R,
 ) -> Result<(ProverKey, VerifyingKey<Bn254>)> {
-    spec.validate()?;
-    test.validate(spec)?;
-    let pk = Groth16::<Bn254, LibsnarkReduction>::generate_random_parameters_with_reduction(
-        AccuracyCircuit::shape(spec, test),
-        rng,
-    )?;
-    let vk = pk.vk.clone();
     let matrices = constraint_matrices(spec, test)?;
+    let pk = generator::generate_random_parameters(&matrices, rng)?;
+    let vk = pk.vk.clone();
     Ok((
         ProverKey {
             spec: spec.clone(),
@@ -98,6 +102,31 @@ pub fn witness(
     ))
 }
 
+/// The full assignment `z = (1, instance…, witness…)` of the circuit for this witness.
+pub fn assignment(key: &ProverKey, statement: &Statement, witness: &Witness) -> Result<Vec<Fr>> {
+    let circuit = AccuracyCircuit {
+        spec: &key.spec,
+        test: &key.test,
+        statement: Some(statement),
+        witness: Some(witness),
+    };
+    let cs = synthesize(
+        circuit,
+        SynthesisMode::Prove {
+            construct_matrices: false,
+            generate_lc_assignments: false,
+        },
+    )?;
+    let z = [cs.instance_assignment()?, cs.witness_assignment()?].concat();
+    if z.len() != key.matrices.num_variables() || cs.num_instance_variables() != key.matrices.num_instance {
+        return Err(Error::Malformed {
+            what: "proving key",
+            reason: "its circuit does not match this prover".into(),
+        });
+    }
+    Ok(z)
+}
+
 /// Proves that `model` (committed with `salt`) gets its count right, bound to `tag`.
 pub fn prove<R: RngCore + CryptoRng>(
     key: &ProverKey,
@@ -106,42 +135,18 @@ pub fn prove<R: RngCore + CryptoRng>(
     tag: Fr,
     rng: &mut R,
 ) -> Result<Proven> {
+    let start = Instant::now();
     let (statement, witness) = witness(key, model, salt, tag)?;
-    let circuit = AccuracyCircuit {
-        spec: &key.spec,
-        test: &key.test,
-        statement: Some(&statement),
-        witness: Some(&witness),
-    };
-    let cs = synthesize(
-        circuit,
-        SynthesisMode::Prove {
-            construct_matrices: false,
-        },
-    )?;
-    let assignment = [
-        cs.instance_assignment.as_slice(),
-        cs.witness_assignment.as_slice(),
-    ]
-    .concat();
-    let m = &key.matrices;
-    if assignment.len() != m.num_instance_variables + m.num_witness_variables {
-        return Err(Error::Malformed {
-            what: "proving key",
-            reason: "its circuit does not match this prover".into(),
-        });
-    }
+    let z = assignment(key, &statement, &witness)?;
+    let witness_s = start.elapsed().as_secs_f64();
     let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    let proof = Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
-        &key.pk,
-        r,
-        s,
-        m,
-        m.num_instance_variables,
-        m.num_constraints,
-        &assignment,
-    )?;
-    Ok(Proven { proof, statement })
+    let (proof, mut timings) = prover::create_proof(&key.pk, &key.matrices, r, s, &z)?;
+    timings.witness_s = witness_s;
+    Ok(Proven {
+        proof,
+        statement,
+        timings,
+    })
 }
 
 pub fn prepare(vk: &VerifyingKey<Bn254>) -> PreparedVerifyingKey<Bn254> {
