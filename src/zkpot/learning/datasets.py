@@ -241,16 +241,19 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> NDArray[np.uint8]:
     return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(shape).copy()
 
 
-def quantize_inputs(x: NDArray[np.floating]) -> NDArray[np.uint8]:
-    """Map features in [0, 1] to bytes: ``floor(x * 255 + 1/2)`` (S_x = 1/255, Z_x = 0).
+def quantize_inputs(x: NDArray[np.floating], bits: int = 8) -> NDArray[np.uint8]:
+    """Map features in [0, 1] to ``bits``-bit integers: ``floor(x * (2^bits - 1) + 1/2)``
+    (S_x = 1/(2^bits - 1), Z_x = 0).
 
-    Digits values ``v / 16`` become ``round(v * 255 / 16)``; MNIST values ``v / 255``
-    map back to ``v`` exactly.
+    With 8 bits, digits values ``v / 16`` become ``round(v * 255 / 16)`` and MNIST values
+    ``v / 255`` map back to ``v`` exactly.
     """
+    if not isinstance(bits, int) or not 1 <= bits <= 8:
+        raise ValueError(f"quantize_inputs: bits must be an int in [1, 8], got {bits!r}")
     values = np.asarray(x, dtype=np.float64)
     if values.size and not (np.all(values >= 0.0) and np.all(values <= 1.0)):
         raise ValueError("quantize_inputs: features must lie in [0, 1] (and not be NaN)")
-    return np.floor(values * 255.0 + 0.5).astype(np.uint8)
+    return np.floor(values * float((1 << bits) - 1) + 0.5).astype(np.uint8)
 
 
 def public_test_indices(num_test: int, n: int, seed: int) -> NDArray[np.int64]:
@@ -272,14 +275,14 @@ def public_test_indices(num_test: int, n: int, seed: int) -> NDArray[np.int64]:
 
 
 def public_test_set(
-    dataset: Dataset, n: int, seed: int
+    dataset: Dataset, n: int, seed: int, bits: int = 8
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    """The task's public test set: quantised inputs ``(n, d)`` and labels ``(n,)``.
+    """The task's public test set: ``bits``-bit inputs ``(n, d)`` and labels ``(n,)``.
 
     The samples are ``dataset.x_test[public_test_indices(len(x_test), n, seed)]``.
     """
     idx = public_test_indices(dataset.x_test.shape[0], n, seed)
-    return quantize_inputs(dataset.x_test[idx]), dataset.y_test[idx].copy()
+    return quantize_inputs(dataset.x_test[idx], bits), dataset.y_test[idx].copy()
 
 
 def test_set_hash(x_q: NDArray[np.uint8], y: NDArray[np.integer]) -> bytes:

@@ -106,8 +106,9 @@ def train_reference(dataset: Dataset, hidden: int, seed: int) -> MLP:
 def _compare(model: MLP, dataset: Dataset, idx: np.ndarray, hidden: int) -> AccuracyPair:
     """Float vs integer accuracy on test samples ``idx``, calibrated on those samples."""
     x, y = dataset.x_test[idx], dataset.y_test[idx]
-    x_q = quantize_inputs(x)
-    qmodel = quantize(model, default_spec(dataset.name, hidden), x_q)
+    spec = default_spec(dataset.name, hidden)
+    x_q = quantize_inputs(x, spec.input_bits)
+    qmodel = quantize(model, spec, x_q)
     return AccuracyPair(
         samples=int(idx.size),
         float_acc=model.accuracy(x, y),
@@ -120,14 +121,15 @@ def measure(dataset: Dataset, hidden: int, seed: int, public_seeds: Sequence[int
     model = train_reference(dataset, hidden, seed)
     n_test = dataset.x_test.shape[0]
     size = PUBLIC_TEST_SIZE[dataset.name]
-    calibration, _ = public_test_set(dataset, size, public_seeds[0])
+    bits = default_spec(dataset.name, hidden).input_bits
+    calibration, _ = public_test_set(dataset, size, public_seeds[0], bits)
     public = tuple(
         _compare(model, dataset, public_test_indices(n_test, size, s), hidden) for s in public_seeds
     )
     return Measurement(
         dataset=dataset.name,
         widths=model.widths,
-        chosen_shifts=choose_shifts(model, calibration),
+        chosen_shifts=choose_shifts(model, calibration, input_bits=bits),
         default_shifts=default_spec(dataset.name, hidden).shifts,
         full_test=_compare(model, dataset, np.arange(n_test), hidden),
         public=public,

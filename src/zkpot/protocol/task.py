@@ -56,11 +56,12 @@ class Task:
     ) -> Task:
         """A task over a bundled data set with the default spec for its size."""
         data = load_dataset(dataset)
-        x, y = public_test_set(data, test_samples, seed)
+        spec = default_spec(dataset, hidden)
+        x, y = public_test_set(data, test_samples, seed, spec.input_bits)
         return cls(
             name=name or f"{dataset}-{hidden}",
             dataset=dataset,
-            spec=default_spec(dataset, hidden),
+            spec=spec,
             test_x=x,
             test_y=y,
             threshold=threshold,
