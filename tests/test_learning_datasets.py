@@ -163,6 +163,14 @@ def test_quantize_inputs_digits_values() -> None:
     assert q[8] == 128 and q[16] == 255 and q[1] == 16  # 127.5 rounds up, 15.9375 -> 16
 
 
+def test_quantize_inputs_to_fewer_bits_rounds_half_up() -> None:
+    x = np.array([[0.0, 1 / 30, 0.5, 14.5 / 15, 1.0]])
+    assert datasets.quantize_inputs(x, bits=4).tolist() == [[0, 1, 8, 15, 15]]
+    assert datasets.quantize_inputs(x, bits=1).tolist() == [[0, 0, 1, 1, 1]]
+    with pytest.raises(ValueError, match="bits"):
+        datasets.quantize_inputs(x, bits=9)
+
+
 def test_quantize_inputs_mnist_values_are_exact() -> None:
     v = np.arange(256)
     x = (v.astype(np.float64) / 255.0).astype(np.float32)

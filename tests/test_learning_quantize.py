@@ -17,6 +17,7 @@ from zkpot.learning.inference import check_in_range, correct_count
 from zkpot.learning.measure import measure, train_reference
 from zkpot.learning.model import MLP, train_sgd
 from zkpot.learning.quantize import (
+    DEFAULT_INPUT_BITS,
     DEFAULT_SHIFTS,
     ModelSpec,
     QuantizationError,
@@ -422,8 +423,11 @@ def test_dequantized_model_approximates_float(
 
 def test_default_spec() -> None:
     assert default_spec("digits") == ModelSpec((64, 32, 10), (DEFAULT_SHIFTS["digits"],))
-    assert default_spec("mnist", hidden=64) == ModelSpec((784, 64, 10), (DEFAULT_SHIFTS["mnist"],))
-    assert DEFAULT_SHIFTS == {"digits": 10, "mnist": 12}
+    assert default_spec("mnist", hidden=64) == ModelSpec(
+        (784, 64, 10), (DEFAULT_SHIFTS["mnist"],), input_bits=DEFAULT_INPUT_BITS["mnist"]
+    )
+    assert DEFAULT_SHIFTS == {"digits": 10, "mnist": 4}
+    assert DEFAULT_INPUT_BITS == {"digits": 8, "mnist": 4}
     with pytest.raises(ValueError, match="unknown dataset"):
         default_spec("cifar")
     with pytest.raises(ValueError, match="hidden"):

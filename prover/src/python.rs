@@ -202,6 +202,9 @@ fn setup(
     Ok((ProvingKey(Arc::new(key)), VerifyingKey::new(vk)))
 }
 
+/// Each step of the prover with its seconds.
+type Timings = Vec<(&'static str, f64)>;
+
 /// Proves the model's count; returns `(proof, commitment, count, timings)` where the
 /// timings map each step of the prover to its seconds.
 #[pyfunction]
@@ -212,7 +215,7 @@ fn prove<'py>(
     biases: Vec<Vec<i64>>,
     salt: &[u8],
     tag: &[u8],
-) -> PyResult<(Proof, Bound<'py, PyBytes>, u64, Vec<(&'static str, f64)>)> {
+) -> PyResult<(Proof, Bound<'py, PyBytes>, u64, Timings)> {
     let model = QuantizedModel { weights, biases };
     let (salt, tag) = (field(salt)?, field(tag)?);
     let key = pk.0.clone();

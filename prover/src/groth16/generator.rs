@@ -6,7 +6,7 @@
 //! of synthesising it again.
 
 use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
-use ark_ec::scalar_mul::BatchMulPreprocessing;
+use ark_ec::scalar_mul::{BatchMulPreprocessing, ScalarMul};
 use ark_ec::CurveGroup;
 use ark_ff::{Field, UniformRand, Zero};
 use ark_groth16::{ProvingKey, VerifyingKey};
@@ -37,10 +37,34 @@ fn instance_map(m: &Matrices, domain: &Domain, t: Fr) -> (Vec<Fr>, Vec<Fr>, Vec<
         }
     };
     let (mut b, mut c) = (vec![Fr::zero(); columns], vec![Fr::zero(); columns]);
-    accumulate(&m.a, &mut a);
-    accumulate(&m.b, &mut b);
-    accumulate(&m.c, &mut c);
+    rayon::join(
+        || accumulate(&m.a, &mut a),
+        || {
+            accumulate(&m.b, &mut b);
+            accumulate(&m.c, &mut c);
+        },
+    );
     (a, b, c, zt)
+}
+
+/// `scalars[i] · G` for every `i`, as the table's `batch_mul` computes it, without
+/// spending time on zero scalars: their points are the identity.
+fn batch_mul<G: ScalarMul<ScalarField = Fr>>(
+    table: &BatchMulPreprocessing<G>,
+    scalars: &[Fr],
+) -> Vec<G::MulBase> {
+    let (indices, non_zero): (Vec<usize>, Vec<Fr>) = scalars
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_zero())
+        .map(|(i, s)| (i, *s))
+        .unzip();
+    let identity = G::batch_convert_to_mul_base(&[G::zero()])[0];
+    let mut out = vec![identity; scalars.len()];
+    for (i, p) in indices.into_iter().zip(table.batch_mul(&non_zero)) {
+        out[i] = p;
+    }
+    out
 }
 
 /// `scale · t^i` for `i < n`, a chunk of consecutive powers per thread.
@@ -88,23 +112,23 @@ pub fn generate_random_parameters<R: Rng>(m: &Matrices, rng: &mut R) -> Result<P
     drop(c);
 
     let g2_table = BatchMulPreprocessing::new(g2, non_zero_b);
-    let b_g2_query = g2_table.batch_mul(&b);
+    let b_g2_query = batch_mul(&g2_table, &b);
     drop(g2_table);
 
     let domain_size = domain.size();
     let g1_table =
         BatchMulPreprocessing::new(g1, non_zero_a + non_zero_b + a.len() - 1 + domain_size + 1);
-    let a_query = g1_table.batch_mul(&a);
+    let a_query = batch_mul(&g1_table, &a);
     drop(a);
-    let b_g1_query = g1_table.batch_mul(&b);
+    let b_g1_query = batch_mul(&g1_table, &b);
     drop(b);
     let scale = zt * delta_inverse;
     let h_scalars = scaled_powers(scale, t, domain_size - 1);
-    let h_query = g1_table.batch_mul(&h_scalars);
+    let h_query = batch_mul(&g1_table, &h_scalars);
     drop(h_scalars);
-    let l_query = g1_table.batch_mul(&l);
+    let l_query = batch_mul(&g1_table, &l);
     drop(l);
-    let gamma_abc_g1 = g1_table.batch_mul(&gamma_abc);
+    let gamma_abc_g1 = batch_mul(&g1_table, &gamma_abc);
 
     let vk = VerifyingKey::<Bn254> {
         alpha_g1: (g1 * alpha).into_affine(),

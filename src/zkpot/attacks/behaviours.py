@@ -187,7 +187,9 @@ class ForgedProof(Behaviour):
             right = p.model.predict(p.x) == p.y
             chosen = np.concatenate([np.flatnonzero(right), np.flatnonzero(~right)])[:n]
             self.circuit = proving.AccuracyCircuit(
-                p.task.spec, quantize_inputs(p.x[chosen], p.task.spec.input_bits), p.y[chosen].copy()
+                p.task.spec,
+                quantize_inputs(p.x[chosen], p.task.spec.input_bits),
+                p.y[chosen].copy(),
             )
             self.keys = proving.setup(self.circuit)
         return self.circuit, self.keys
