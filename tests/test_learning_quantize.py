@@ -423,7 +423,7 @@ def test_dequantized_model_approximates_float(
 def test_default_spec() -> None:
     assert default_spec("digits") == ModelSpec((64, 32, 10), (DEFAULT_SHIFTS["digits"],))
     assert default_spec("mnist", hidden=64) == ModelSpec((784, 64, 10), (DEFAULT_SHIFTS["mnist"],))
-    assert DEFAULT_SHIFTS == {"digits": 10, "mnist": 12}
+    assert DEFAULT_SHIFTS == {"digits": 10, "mnist": 12, "fashion-mnist": 12}
     with pytest.raises(ValueError, match="unknown dataset"):
         default_spec("cifar")
     with pytest.raises(ValueError, match="hidden"):

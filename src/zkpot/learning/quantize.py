@@ -561,20 +561,21 @@ def _smallest_shift(z: IntArray, act_bits: int) -> int:
 
 # --------------------------------------------------------------------------- presets
 
-_INPUT_DIMS = {"digits": 64, "mnist": 784}
+_INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
 
 #: Default requantisation shift of the hidden layer, per dataset.  Derived with
 #: ``python -m zkpot.learning.measure``: float models were trained with the recipes in
 #: :mod:`zkpot.learning.measure` (training seeds 0, 1, 2; hidden widths 32 and 64) and
 #: :func:`choose_shifts` was run with the public test set of seed 0 as calibration
 #: (1000 samples for MNIST, 250 for digits).  Every run gave these values.
-DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 12}
+DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 12, "fashion-mnist": 12}
 
 
 def default_spec(dataset_name: str, hidden: int = 32) -> ModelSpec:
     """Spec of the one-hidden-layer task model: ``(64, hidden, 10)`` or ``(784, hidden, 10)``."""
     if dataset_name not in _INPUT_DIMS:
-        raise ValueError(f"unknown dataset {dataset_name!r}; expected 'digits' or 'mnist'")
+        expected = ", ".join(_INPUT_DIMS)
+        raise ValueError(f"unknown dataset {dataset_name!r}; expected one of {expected}")
     if not _is_int(hidden) or hidden < 1:
         raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
     return ModelSpec(
