@@ -19,7 +19,7 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 if [[ $with_tests == 1 ]]; then
-  python -m pip install --quiet -e ".[test,privacy]"
+  python -m pip install --quiet -e ".[test,privacy,import]"
   npm ci --silent --no-audit --no-fund
 else
   python -m pip install --quiet -e .

@@ -15,6 +15,7 @@ from rich.progress import TaskID
 
 from zkpot.attacks.cli import experiment_app
 from zkpot.node.cli import register as register_node_commands
+from zkpot.onramp.cli import register as register_onramp_commands
 
 app = typer.Typer(
     help="Blockchain-secured federated learning with Zero-Knowledge Proof of Training.",
@@ -214,3 +215,4 @@ def _emit(result: dict[str, object], as_json: bool) -> None:
 
 
 register_node_commands(app)
+register_onramp_commands(app)
