@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from zkpot.attacks.cli import experiment_app
+from zkpot.explorer.cli import register as register_explorer_command
 from zkpot.node.cli import register as register_node_commands
 from zkpot.onramp.cli import register as register_onramp_commands
 
@@ -216,3 +217,4 @@ def _emit(result: dict[str, object], as_json: bool) -> None:
 
 register_node_commands(app)
 register_onramp_commands(app)
+register_explorer_command(app)

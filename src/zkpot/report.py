@@ -1,6 +1,7 @@
 """The report of a federation run: tables on the terminal, files under ``results/<run>/``.
 
 ``summary.json`` holds every figure; ``blocks/round-<r>.json`` the round blocks;
+``index.html`` the explorer's page of the run (:mod:`zkpot.explorer`);
 ``accuracy.png`` the global accuracy per round (with the plain-FedAvg baseline) and each
 participant's proven accuracy; ``proving_time.png`` the proving time per participant.
 """
@@ -61,10 +62,21 @@ def write(
         if r.block is not None:
             block = json.dumps(r.block.to_json(), indent=2, sort_keys=True).encode()
             _atomic_write(out / "blocks" / f"round-{r.round}.json", block)
+    if result.proofs:
+        _write_explorer_page(data, result, out / "index.html")
     _plot_accuracy(result, baseline, out / "accuracy.png")
     if result.proofs:
         _plot_proving(result, out / "proving_time.png")
     return out
+
+
+def _write_explorer_page(data: dict[str, Any], result: FederationResult, path: Path) -> None:
+    """The explorer's page of this run, static (see :mod:`zkpot.explorer`)."""
+    from zkpot.explorer.page import render
+    from zkpot.explorer.view import from_summary
+
+    blocks = {r.round: r.block.to_json() for r in result.rounds if r.block is not None}
+    _atomic_write(path, render(from_summary(data, blocks)).encode())
 
 
 def _plot_accuracy(result: FederationResult, baseline: FederationResult | None, path: Path) -> None:
