@@ -132,3 +132,16 @@ def test_the_ledger_view_is_the_same_chain(run) -> None:
         assert sorted(s.count for s in submitted) == sorted(r.counts.values())
         assert all(s.cid and s.commitment for s in submitted)
     assert len(result.rounds[0].counts) == 2
+
+
+def test_the_explorer_command_needs_one_source(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from zkpot.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["explorer"]).exit_code == 2
+    (tmp_path / "summary.json").write_text("{}")
+    result = runner.invoke(app, ["explorer", "--results", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not the results of a ZKPoT run" in " ".join(result.output.split())
