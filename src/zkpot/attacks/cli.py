@@ -63,7 +63,7 @@ def byzantine(
     ] = "0,0.1,0.2,0.3,0.4,0.5",
     participants: Annotated[int, typer.Option(min=2, max=64, help="Participants.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, max=50, help="Rounds.")] = 3,
-    dataset: Annotated[str, typer.Option(help="digits or mnist.")] = "digits",
+    dataset: Annotated[str, typer.Option(help="digits, mnist or fashion-mnist.")] = "digits",
     hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 16,
     test_samples: Annotated[
         int, typer.Option(min=10, max=10000, help="Public test samples in the proof.")
