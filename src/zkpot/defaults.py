@@ -5,7 +5,13 @@ One local epoch is plenty on MNIST's 60,000 training images but not on digits, w
 participants hold about 260 images each: after one epoch from the random initial model
 their proven accuracy sits near 35 %. The digits defaults train twenty epochs in batches
 of 32, after which every participant of the README's five-participant run proves 85-90 %
-on the 200 public samples, above the 0.8 threshold.
+on the 200 public samples.
+
+The thresholds let an honest participant in through round 0 even under label skew: with
+five Dirichlet(0.5) participants (seed 7), the round-0 local models proved 125-169 of 200
+samples on digits and 138-168 on MNIST, so a threshold of 0.6 admits all of them where 0.8
+would admit one. Fashion-MNIST is harder (IID round-0 models prove 75-80 %), so its
+threshold is 0.5.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ class DatasetDefaults:
 
 
 DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
-    "digits": DatasetDefaults(Training(epochs=20, lr=0.05, batch_size=32), threshold=0.8),
-    "mnist": DatasetDefaults(Training(epochs=1, lr=0.05, batch_size=64), threshold=0.8),
-    "fashion-mnist": DatasetDefaults(Training(epochs=1, lr=0.05, batch_size=64), threshold=0.7),
+    "digits": DatasetDefaults(Training(epochs=20, lr=0.05, batch_size=32), threshold=0.6),
+    "mnist": DatasetDefaults(Training(epochs=1, lr=0.05, batch_size=64), threshold=0.6),
+    "fashion-mnist": DatasetDefaults(Training(epochs=1, lr=0.05, batch_size=64), threshold=0.5),
 }
 
 
