@@ -29,7 +29,9 @@ def _run(tmp_path: Path, *flags: str) -> tuple[str, dict]:
 
 
 def test_digits_with_default_training_and_threshold_learns(tmp_path: Path) -> None:
-    output, summary = _run(tmp_path, "--participants", "3", "--rounds", "1")
+    output, summary = _run(
+        tmp_path, "--participants", "3", "--rounds", "1", "--test-samples", "100"
+    )
     (round0,) = summary["rounds"]
     assert not round0["skipped"] and round0["leader"]
     assert round0["global_accuracy"] > summary["initial_accuracy"] + 0.3
