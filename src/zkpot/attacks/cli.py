@@ -63,7 +63,7 @@ def byzantine(
     ] = "0,0.1,0.2,0.3,0.4,0.5",
     participants: Annotated[int, typer.Option(min=2, max=64, help="Participants.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, max=50, help="Rounds.")] = 3,
-    dataset: Annotated[str, typer.Option(help="digits or mnist.")] = "digits",
+    dataset: Annotated[str, typer.Option(help="digits, mnist or fashion-mnist.")] = "digits",
     hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 16,
     test_samples: Annotated[
         int, typer.Option(min=10, max=10000, help="Public test samples in the proof.")
@@ -134,10 +134,18 @@ def privacy(
     seed: Annotated[int, typer.Option(min=0, help="Seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Results root.")] = Path("results"),
 ) -> None:
-    """Membership inference on plain FL, DP-SGD FL and ZKPoT's public artefacts (digits)."""
+    """Membership inference (AUC, TPR at 1% and 0.1% FPR, log-log ROC) on plain FL, DP-SGD FL
+    and ZKPoT's public artefacts, and model inversion by every observer (digits)."""
+    from zkpot.attacks.inversion import (
+        inversion_markdown,
+        inversion_table,
+        plot_inversion,
+        run_inversion,
+    )
     from zkpot.attacks.privacy import (
         PrivacyConfig,
         plot_privacy,
+        plot_roc,
         privacy_markdown,
         privacy_table,
         run_privacy,
@@ -168,4 +176,10 @@ def privacy(
     (target / "summary.json").write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
     (target / "table.md").write_text(privacy_markdown(result))
     plot_privacy(result, target / "privacy.png")
+    plot_roc(result, target / "roc.png")
+    inversion = run_inversion(config)
+    Console().print(inversion_table(inversion))
+    (target / "inversion.json").write_text(json.dumps(inversion.to_json(), indent=2))
+    (target / "inversion.md").write_text(inversion_markdown(inversion))
+    plot_inversion(inversion, target / "inversion.png")
     console.print(f"results written to {target}/")

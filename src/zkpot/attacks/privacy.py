@@ -14,8 +14,10 @@ ways from the same data, initial model and seeds:
   knowledge: it is simulatable from those public inputs, so it adds nothing); the round
   leader opens every package; every participant receives the global model.
 
-Attacks, each scored by the ROC AUC over members (the participant's samples) and as many
-non-members (unused training samples of the same distribution), pooled over participants:
+Attacks, each scored over members (the participant's samples) and as many non-members
+(unused training samples of the same distribution), pooled over participants, by the ROC
+AUC and, as the field reports them since LiRA, by the true-positive rate at 1 % and 0.1 %
+false positives and a log-log ROC curve:
 
 * **loss threshold** (Yeom et al.): score ``-loss(model, x, y)`` on a model the observer
   holds;
@@ -56,6 +58,7 @@ from zkpot.participant import Identity, Participant, Training
 from zkpot.protocol import Task
 
 __all__ = [
+    "MembershipScores",
     "PrivacyConfig",
     "PrivacyResult",
     "PrivacyRow",
@@ -63,6 +66,7 @@ __all__ = [
     "membership_auc",
     "per_example_loss",
     "plot_privacy",
+    "plot_roc",
     "privacy_markdown",
     "privacy_table",
     "run_privacy",
@@ -106,6 +110,38 @@ class PrivacyConfig:
             raise ValueError("delta must lie in (0, 1)")
 
 
+#: The false-positive rates at which the true-positive rate is reported.
+LOW_FPRS = (0.01, 0.001)
+
+
+@dataclass(frozen=True)
+class MembershipScores:
+    """An attack's scores (higher means 'member') on members and on non-members."""
+
+    members: NDArray[np.float64]
+    non_members: NDArray[np.float64]
+
+    @property
+    def auc(self) -> float:
+        return membership_auc(self.members, self.non_members)
+
+    def roc(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(false-positive rates, true-positive rates) over every threshold."""
+        from sklearn.metrics import roc_curve
+
+        labels = np.r_[np.ones(self.members.size), np.zeros(self.non_members.size)]
+        fpr, tpr, _ = roc_curve(labels, np.r_[self.members, self.non_members])
+        return fpr, tpr
+
+    def tpr_at(self, fpr_bound: float) -> float:
+        """The best true-positive rate at a false-positive rate of at most ``fpr_bound``.
+
+        With ``m`` non-members the smallest positive FPR is ``1/m``: below it this is the
+        TPR at no false positive at all."""
+        fpr, tpr = self.roc()
+        return float(tpr[fpr <= fpr_bound].max())
+
+
 @dataclass(frozen=True)
 class PrivacyRow:
     """One attack on one setting: who attacks, what it sees, how well it does."""
@@ -113,9 +149,18 @@ class PrivacyRow:
     setting: str
     observer: str
     attack: str
-    auc: float
+    scores: MembershipScores
     accuracy: float
     epsilon: float
+
+    @property
+    def auc(self) -> float:
+        return self.scores.auc
+
+    @property
+    def tpr_low_fpr(self) -> tuple[float, ...]:
+        """TPR at each of :data:`LOW_FPRS`."""
+        return tuple(self.scores.tpr_at(f) for f in LOW_FPRS)
 
 
 @dataclass
@@ -138,7 +183,19 @@ class PrivacyResult:
             "config": config,
             "noise_multipliers": {str(k): v for k, v in self.noise.items()},
             "rows": [
-                {**asdict(r), "epsilon": None if math.isinf(r.epsilon) else r.epsilon}
+                {
+                    "setting": r.setting,
+                    "observer": r.observer,
+                    "attack": r.attack,
+                    "auc": r.auc,
+                    **{
+                        f"tpr_at_fpr_{f:g}": t for f, t in zip(LOW_FPRS, r.tpr_low_fpr, strict=True)
+                    },
+                    "members": int(r.scores.members.size),
+                    "non_members": int(r.scores.non_members.size),
+                    "accuracy": r.accuracy,
+                    "epsilon": None if math.isinf(r.epsilon) else r.epsilon,
+                }
                 for r in self.rows
             ],
         }
@@ -271,15 +328,15 @@ class _Setup:
         return idx, np.r_[np.ones(self.config.shard, bool), np.zeros(self.config.shard, bool)]
 
 
-def _threshold_auc(setup: _Setup, models: Sequence[MLP]) -> float:
-    """Loss-threshold AUC, pooled: model ``i`` attacked on participant ``i``'s candidates."""
+def _threshold_scores(setup: _Setup, models: Sequence[MLP]) -> MembershipScores:
+    """Loss-threshold scores, pooled: model ``i`` attacked on participant ``i``'s candidates."""
     members, non_members = [], []
     for i, model in enumerate(models):
         idx, member = setup.candidates(i)
         score = -per_example_loss(model, setup.x[idx], setup.y[idx])
         members.append(score[member])
         non_members.append(score[~member])
-    return membership_auc(np.concatenate(members), np.concatenate(non_members))
+    return MembershipScores(np.concatenate(members), np.concatenate(non_members))
 
 
 @dataclass
@@ -323,7 +380,7 @@ def _shadows(setup: _Setup, i: int, start: Params, training: Training) -> _Shado
 
 def _pooled_lira(
     setup: _Setup, targets: Sequence[NDArray[np.float64]], shadows: Sequence[_Shadows], stat: str
-) -> float:
+) -> MembershipScores:
     members, non_members = [], []
     for i, (target, sh) in enumerate(zip(targets, shadows, strict=True)):
         _, member = setup.candidates(i)
@@ -333,7 +390,7 @@ def _pooled_lira(
         score = lira_scores(target, stats, sh.inside)
         members.append(score[member])
         non_members.append(score[~member])
-    return membership_auc(np.concatenate(members), np.concatenate(non_members))
+    return MembershipScores(np.concatenate(members), np.concatenate(non_members))
 
 
 def _public_artefacts(
@@ -387,7 +444,7 @@ def run_privacy(config: PrivacyConfig, progress: Progress = _no_progress) -> Pri
             "plain FL",
             "server (local models)",
             "loss threshold",
-            _threshold_auc(setup, plain.local),
+            _threshold_scores(setup, plain.local),
             plain_acc,
             math.inf,
         )
@@ -414,7 +471,7 @@ def run_privacy(config: PrivacyConfig, progress: Progress = _no_progress) -> Pri
             "plain FL",
             "any participant (global model)",
             "loss threshold",
-            _threshold_auc(setup, [global_model] * c.participants),
+            _threshold_scores(setup, [global_model] * c.participants),
             plain_acc,
             math.inf,
         )
@@ -436,7 +493,7 @@ def run_privacy(config: PrivacyConfig, progress: Progress = _no_progress) -> Pri
                 f"DP-SGD FL (eps={eps:g})",
                 "server (local models)",
                 "loss threshold",
-                _threshold_auc(setup, private.local),
+                _threshold_scores(setup, private.local),
                 setup.accuracy(private.global_params),
                 achieved,
             )
@@ -469,7 +526,7 @@ def run_privacy(config: PrivacyConfig, progress: Progress = _no_progress) -> Pri
             "ZKPoT",
             "round leader (opens the packages)",
             "loss threshold",
-            _threshold_auc(setup, opened),
+            _threshold_scores(setup, opened),
             zk_acc,
             math.inf,
         )
@@ -479,7 +536,7 @@ def run_privacy(config: PrivacyConfig, progress: Progress = _no_progress) -> Pri
             "ZKPoT",
             "any participant (global model)",
             "loss threshold",
-            _threshold_auc(setup, [MLP.from_params(zk.global_params)] * c.participants),
+            _threshold_scores(setup, [MLP.from_params(zk.global_params)] * c.participants),
             zk_acc,
             math.inf,
         )
@@ -509,14 +566,17 @@ def privacy_table(result: PrivacyResult) -> Any:
         ("observer (what it sees)", "left"),
         ("attack", "left"),
         ("AUC", "right"),
+        ("TPR @ 1% FPR", "right"),
+        ("TPR @ 0.1% FPR", "right"),
         ("global accuracy", "right"),
         ("epsilon", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in result.rows:
         eps = "inf" if math.isinf(r.epsilon) else f"{r.epsilon:.3g}"
+        low = [f"{100 * t:.1f}%" for t in r.tpr_low_fpr]
         table.add_row(
-            r.setting, r.observer, r.attack, f"{r.auc:.3f}", f"{100 * r.accuracy:.1f}%", eps
+            r.setting, r.observer, r.attack, f"{r.auc:.3f}", *low, f"{100 * r.accuracy:.1f}%", eps
         )
     return table
 
@@ -524,13 +584,15 @@ def privacy_table(result: PrivacyResult) -> Any:
 def privacy_markdown(result: PrivacyResult) -> str:
     """The rows of :func:`privacy_table` as Markdown."""
     lines = [
-        "| setting | observer (what it sees) | attack | AUC | global accuracy | ε |",
-        "|---|---|---|---|---|---|",
+        "| setting | observer (what it sees) | attack | AUC | TPR @ 1% FPR | TPR @ 0.1% FPR "
+        "| global accuracy | ε |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result.rows:
         eps = "∞" if math.isinf(r.epsilon) else f"{r.epsilon:.3g}"
+        low = " | ".join(f"{100 * t:.1f}%" for t in r.tpr_low_fpr)
         lines.append(
-            f"| {r.setting} | {r.observer} | {r.attack} | {r.auc:.3f} | "
+            f"| {r.setting} | {r.observer} | {r.attack} | {r.auc:.3f} | {low} | "
             f"{100 * r.accuracy:.1f}% | {eps} |"
         )
     return "\n".join(lines) + "\n"
@@ -585,5 +647,39 @@ def plot_privacy(result: PrivacyResult, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(result: PrivacyResult, path: Path) -> Path:
+    """Every attack's ROC curve on log-log axes (as in LiRA), chance as the diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 6.0))
+    floor = 1.0 / max(r.scores.non_members.size for r in result.rows)
+    for k, r in enumerate(result.rows):
+        fpr, tpr = r.scores.roc()
+        style = "-" if r.setting == "plain FL" else "--" if r.setting == "ZKPoT" else ":"
+        ax.plot(
+            np.maximum(fpr, floor / 2),
+            np.maximum(tpr, floor / 2),
+            style,
+            color=f"C{k % 10}",
+            label=f"{r.setting}, {r.observer.split(' (')[0]}: {r.attack} (AUC {r.auc:.2f})",
+        )
+    ax.plot([floor / 2, 1], [floor / 2, 1], color="k", linewidth=0.8, label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"false-positive rate (smallest non-zero: {floor:.2g})")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title("membership inference ROC (log-log)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=5.5, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
     plt.close(fig)
     return path

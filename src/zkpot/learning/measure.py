@@ -53,10 +53,11 @@ class TrainingRecipe:
 RECIPES: dict[str, TrainingRecipe] = {
     "digits": TrainingRecipe(epochs=50, lr=0.01, batch_size=32, momentum=0.9),
     "mnist": TrainingRecipe(epochs=5, lr=0.05, batch_size=64, momentum=0.9),
+    "fashion-mnist": TrainingRecipe(epochs=5, lr=0.05, batch_size=64, momentum=0.9),
 }
 
 #: Size of a public test set per dataset (the digits test split has only 500 samples).
-PUBLIC_TEST_SIZE: dict[str, int] = {"digits": 250, "mnist": 1000}
+PUBLIC_TEST_SIZE: dict[str, int] = {"digits": 250, "mnist": 1000, "fashion-mnist": 1000}
 
 
 @dataclass(frozen=True)

@@ -562,12 +562,12 @@ def _smallest_shift(z: IntArray, act_bits: int) -> int:
 
 # --------------------------------------------------------------------------- presets
 
-_INPUT_DIMS = {"digits": 64, "mnist": 784}
+_INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
 
 #: Bits of a quantised input pixel, per dataset.  MNIST's near-binary strokes keep their
 #: accuracy at 4 bits (docs/quantisation.md), and every input bit saved is a bit less in
 #: each hidden neuron's range check, for every public test sample.
-DEFAULT_INPUT_BITS: dict[str, int] = {"digits": 8, "mnist": 4}
+DEFAULT_INPUT_BITS: dict[str, int] = {"digits": 8, "mnist": 4, "fashion-mnist": 8}
 
 #: Default requantisation shift of the hidden layer, per dataset.  Digits: derived with
 #: ``python -m zkpot.learning.measure``: float models were trained with the recipes in
@@ -577,13 +577,15 @@ DEFAULT_INPUT_BITS: dict[str, int] = {"digits": 8, "mnist": 4}
 #: :func:`choose_shifts` gives (the quantiser then coarsens the hidden layer's weights),
 #: because each shift bit costs one constraint per hidden neuron and test sample; the
 #: integer accuracy stays within the float model's (docs/quantisation.md).
-DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 4}
+#: Fashion-MNIST: what :func:`choose_shifts` picks for training seeds 0, 1, 2.
+DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 4, "fashion-mnist": 12}
 
 
 def default_spec(dataset_name: str, hidden: int = 32) -> ModelSpec:
     """Spec of the one-hidden-layer task model: ``(64, hidden, 10)`` or ``(784, hidden, 10)``."""
     if dataset_name not in _INPUT_DIMS:
-        raise ValueError(f"unknown dataset {dataset_name!r}; expected 'digits' or 'mnist'")
+        expected = ", ".join(_INPUT_DIMS)
+        raise ValueError(f"unknown dataset {dataset_name!r}; expected one of {expected}")
     if not _is_int(hidden) or hidden < 1:
         raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
     return ModelSpec(
