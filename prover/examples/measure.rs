@@ -82,8 +82,7 @@ fn qap_parts(key: &zkpot_prover::groth16::ProverKey, z: &[Fr]) {
     use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
     let m = &key.matrices;
     let t = Instant::now();
-    let a = m.evaluate(&m.a, z);
-    let b = m.evaluate(&m.b, z);
+    let (a, b) = m.evaluate_a_and_b(z);
     let c = m.evaluate(&m.c, z);
     println!("evaluate a, b, c {:.2}s", t.elapsed().as_secs_f64());
     let domain = GeneralEvaluationDomain::<Fr>::new(a.len()).unwrap();

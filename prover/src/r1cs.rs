@@ -140,23 +140,51 @@ impl Matrices {
 
     /// `⟨row, z⟩` for every row of `m`, in parallel.
     pub fn evaluate(&self, m: &SparseRows, z: &[Fr]) -> Vec<Fr> {
-        let one = self.coefficients.iter().position(|c| c.is_one());
-        let minus_one = self.coefficients.iter().position(|c| *c == -Fr::one());
         (0..m.num_rows())
             .into_par_iter()
-            .map(|i| {
-                let mut acc = Fr::zero();
-                for &(col, k) in m.row(i) {
-                    let v = z[col as usize];
-                    match Some(k as usize) {
-                        x if x == one => acc += v,
-                        x if x == minus_one => acc -= v,
-                        _ => acc += self.coefficients[k as usize] * v,
-                    }
-                }
-                acc
-            })
+            .map(|i| self.evaluate_row(m.row(i), z))
             .collect()
+    }
+
+    /// `(A·z, B·z)` in one pass. A booleanity constraint `x · (x − 1) = 0` has the same
+    /// combination in `A` and `B` but for the constant; where a row of `B` is its row of
+    /// `A` but for the constant column, its value is `A`'s plus that difference and the
+    /// combination is evaluated once. Each such row is recognised by comparing the rows,
+    /// so the result is exactly [`Self::evaluate`]'s.
+    pub fn evaluate_a_and_b(&self, z: &[Fr]) -> (Vec<Fr>, Vec<Fr>) {
+        let constant = |row: &[(u32, u32)]| {
+            row.iter()
+                .filter(|&&(col, _)| col == 0)
+                .map(|&(_, k)| self.coefficients[k as usize])
+                .sum::<Fr>()
+        };
+        let pairs: Vec<(Fr, Fr)> = (0..self.num_constraints)
+            .into_par_iter()
+            .map(|i| {
+                let (a_row, b_row) = (self.a.row(i), self.b.row(i));
+                let a = self.evaluate_row(a_row, z);
+                let b = if without_constant(a_row).eq(without_constant(b_row)) {
+                    a - constant(a_row) + constant(b_row)
+                } else {
+                    self.evaluate_row(b_row, z)
+                };
+                (a, b)
+            })
+            .collect();
+        pairs.into_iter().unzip()
+    }
+
+    fn evaluate_row(&self, row: &[(u32, u32)], z: &[Fr]) -> Fr {
+        let mut acc = Fr::zero();
+        for &(col, k) in row {
+            let (c, v) = (&self.coefficients[k as usize], z[col as usize]);
+            if c.is_one() {
+                acc += v;
+            } else {
+                acc += *c * v;
+            }
+        }
+        acc
     }
 
     /// Does `z` satisfy every constraint? (For tests and diagnostics.)
@@ -168,4 +196,9 @@ impl Matrices {
         );
         a.iter().zip(&b).zip(&c).all(|((a, b), c)| *a * b == *c)
     }
+}
+
+/// The entries of a row that are not on the constant column.
+fn without_constant(row: &[(u32, u32)]) -> impl Iterator<Item = &(u32, u32)> {
+    row.iter().filter(|&&(col, _)| col != 0)
 }

@@ -71,6 +71,11 @@ fn proofs_equal_ark_groth16_for_the_same_r_and_s() {
     let (statement, witness) = groth16::witness(&key, &model, Fr::from(4u64), Fr::from(5u64)).unwrap();
     let z = groth16::assignment(&key, &statement, &witness).unwrap();
     assert!(key.matrices.is_satisfied(&z));
+    let m = &key.matrices;
+    assert_eq!(
+        m.evaluate_a_and_b(&z),
+        (m.evaluate(&m.a, &z), m.evaluate(&m.b, &z))
+    );
 
     // ark-groth16's prover on ark-relations' own matrices of the same circuit.
     let cs = ConstraintSystem::<Fr>::new_ref();

@@ -11,11 +11,13 @@ use ark_ff::{Field, One, Zero};
 use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 use ark_relations::lc;
 
-use super::range::{bits_of, decompose};
+use super::range::{bits_of, decompose_linear};
 use super::{enforce, witness};
 
 /// Decomposes `word = Σ_i v_i · 2^(w·i)` into `slots` slots of `width` bits and returns
-/// each slot's top bit with its value.
+/// each slot's top bit with its value. The word sums full-size products (one per hidden
+/// neuron), so it is decomposed with a recomposition constraint, which keeps them out
+/// of the prover's B query at the cost of one constraint per word.
 pub fn slot_signs(
     cs: &ConstraintSystemRef<Fr>,
     word: LinearCombination<Fr>,
@@ -25,7 +27,7 @@ pub fn slot_signs(
 ) -> Result<Vec<(Variable, Option<bool>)>, SynthesisError> {
     let bit_values: Option<Vec<bool>> =
         slot_values.map(|vs| vs.iter().flat_map(|&v| bits_of(v as u128, width)).collect());
-    let bits = decompose(cs, word, bit_values.as_deref(), width * slots as u32)?;
+    let bits = decompose_linear(cs, word, bit_values.as_deref(), width * slots as u32)?;
     let w = width as usize;
     Ok((0..slots)
         .map(|i| {

@@ -64,6 +64,32 @@ pub(crate) fn decompose_raw(
     Ok(bits)
 }
 
+/// Decomposes `value` into `n` boolean wires and one recomposition constraint,
+/// `(value − Σ 2^i · bit_i) · 1 = 0`: `n + 1` constraints, with `value` only in `A`. Where
+/// `value` holds full-size wires, this keeps them out of the `B` query (whose G2 MSM is the
+/// prover's dearest per scalar), which [`decompose`] would put them in.
+pub fn decompose_linear(
+    cs: &ConstraintSystemRef<Fr>,
+    value: LinearCombination<Fr>,
+    bit_values: Option<&[bool]>,
+    n: u32,
+) -> Result<Vec<Variable>, SynthesisError> {
+    let bits = (0..n as usize)
+        .map(|i| {
+            let b = witness(cs, bit_values.map(|v| Fr::from(v[i])))?;
+            enforce_boolean(cs, b)?;
+            Ok(b)
+        })
+        .collect::<Result<Vec<_>, SynthesisError>>()?;
+    enforce(
+        cs,
+        || value - recompose(&bits, 0, n as usize),
+        || lc!() + Variable::One,
+        LinearCombination::zero,
+    )?;
+    Ok(bits)
+}
+
 /// A signed parameter `v` in `[-2^(n-1), 2^(n-1))`: returns its wire and the `n` bits of
 /// `v + 2^(n-1)`, with `n` constraints in all.
 pub fn alloc_signed(
@@ -137,6 +163,21 @@ mod tests {
         assert!(!satisfied(16, [1, 1, 1]));
         assert!(!satisfied(-1, [0, 0, 0]));
         assert!(!satisfied(-1, [1, 1, 1]));
+    }
+
+    #[test]
+    fn the_linear_decomposition_accepts_exactly_the_bits_of_the_value() {
+        let check = |value: i64, bits: &[bool]| {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let constant = lc!() + (fr(value), Variable::One);
+            let _ = decompose_linear(&cs, constant, Some(bits), bits.len() as u32).unwrap();
+            assert_eq!(cs.num_constraints(), bits.len() + 1);
+            cs.is_satisfied().unwrap()
+        };
+        assert!(check(5, &[true, false, true, false]));
+        assert!(!check(5, &[false, true, true, false]));
+        assert!(!check(16, &[true, true, true, true]));
+        assert!(!check(-1, &[true, true, true, true]));
     }
 
     #[test]

@@ -52,8 +52,8 @@ pub fn witness_map(m: &Matrices, z: &[Fr]) -> Result<Vec<Fr>> {
         v.resize(size, Fr::zero());
         v
     };
-    let mut a = padded(m.evaluate(&m.a, z));
-    let mut b = padded(m.evaluate(&m.b, z));
+    let (a, b) = m.evaluate_a_and_b(z);
+    let (mut a, mut b) = (padded(a), padded(b));
     let n = m.num_constraints;
     a[n..n + m.num_instance].copy_from_slice(&z[..m.num_instance]);
     let coset = domain
