@@ -26,7 +26,13 @@ fn main() {
     };
     // Sparse images like MNIST: about a fifth of the pixels are ink.
     let inputs: Vec<u8> = (0..n * d)
-        .map(|_| if rng.gen_bool(0.19) { rng.gen_range(1..16) } else { 0 })
+        .map(|_| {
+            if rng.gen_bool(0.19) {
+                rng.gen_range(1..16)
+            } else {
+                0
+            }
+        })
         .collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.gen_range(0..10)).collect();
     let test = TestSet {
@@ -67,7 +73,8 @@ fn main() {
         proven.timings
     );
     if std::env::var_os("QAP_PARTS").is_some() {
-        let (st, w) = zkpot_prover::groth16::witness(&key, &model, Fr::from(1u64), Fr::from(2u64)).unwrap();
+        let (st, w) =
+            zkpot_prover::groth16::witness(&key, &model, Fr::from(1u64), Fr::from(2u64)).unwrap();
         let z = zkpot_prover::groth16::assignment(&key, &st, &w).unwrap();
         qap_parts(&key, &z);
     }

@@ -253,7 +253,10 @@ fn decode_matrices(r: &mut Reader) -> Result<Matrices> {
             starts.push(u32::try_from(end).map_err(|_| malformed(what, "row lengths overflow"))?);
         }
         if end != entries as u64 {
-            return Err(malformed(what, "row lengths do not add up to the entry count"));
+            return Err(malformed(
+                what,
+                "row lengths do not add up to the entry count",
+            ));
         }
         let body = r.take(entries * 8)?;
         let pairs = body
@@ -263,7 +266,10 @@ fn decode_matrices(r: &mut Reader) -> Result<Matrices> {
                 (word(0), word(4))
             })
             .collect();
-        rows.push(SparseRows { starts, entries: pairs });
+        rows.push(SparseRows {
+            starts,
+            entries: pairs,
+        });
     }
     let c = rows.pop().expect("three matrices");
     let b = rows.pop().expect("three matrices");

@@ -82,9 +82,7 @@ impl ProvingKey {
     /// Reads a key file written by `save` (or `to_bytes`).
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        let key = py
-            .allow_threads(|| encoding::pk_load(&path))
-            .map_err(err)?;
+        let key = py.allow_threads(|| encoding::pk_load(&path)).map_err(err)?;
         Ok(Self(Arc::new(key)))
     }
 

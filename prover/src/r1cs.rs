@@ -69,7 +69,8 @@ impl Matrices {
             rows.starts.push(0);
             for row in m {
                 for (coeff, col) in row {
-                    let next = u32::try_from(coefficients.len()).map_err(|_| too_large("a coefficient"))?;
+                    let next = u32::try_from(coefficients.len())
+                        .map_err(|_| too_large("a coefficient"))?;
                     let k = *index.entry(coeff).or_insert_with(|| {
                         coefficients.push(coeff);
                         next
@@ -127,8 +128,7 @@ impl Matrices {
             if *m.starts.last().expect("non-empty") as usize != m.entries.len() {
                 return bad("row offsets do not cover the entries");
             }
-            if m
-                .entries
+            if m.entries
                 .iter()
                 .any(|&(col, k)| col as usize >= columns || k as usize >= self.coefficients.len())
             {

@@ -68,7 +68,8 @@ fn proofs_equal_ark_groth16_for_the_same_r_and_s() {
     let (spec, test, model) = task(2);
     let mut rng = ChaCha20Rng::seed_from_u64(3);
     let (key, vk) = groth16::setup(&spec, &test, &mut rng).unwrap();
-    let (statement, witness) = groth16::witness(&key, &model, Fr::from(4u64), Fr::from(5u64)).unwrap();
+    let (statement, witness) =
+        groth16::witness(&key, &model, Fr::from(4u64), Fr::from(5u64)).unwrap();
     let z = groth16::assignment(&key, &statement, &witness).unwrap();
     assert!(key.matrices.is_satisfied(&z));
     let m = &key.matrices;
@@ -84,7 +85,11 @@ fn proofs_equal_ark_groth16_for_the_same_r_and_s() {
         .generate_constraints(cs.clone())
         .unwrap();
     cs.finalize();
-    let ark_matrices = cs.to_matrices().unwrap().remove(R1CS_PREDICATE_LABEL).unwrap();
+    let ark_matrices = cs
+        .to_matrices()
+        .unwrap()
+        .remove(R1CS_PREDICATE_LABEL)
+        .unwrap();
     let (r, s) = (Fr::from(123u64), Fr::from(456u64));
     let ark = Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
         &key.pk,
@@ -111,7 +116,8 @@ fn matrices_survive_the_proving_key_encoding() {
     let decoded = pk_from_bytes(&pk_to_bytes(&key)).unwrap();
     assert_eq!(decoded.matrices, key.matrices);
     assert_eq!(bytes(&decoded.pk), bytes(&key.pk));
-    let proven = groth16::prove(&decoded, &model, Fr::from(1u64), Fr::from(2u64), &mut rng).unwrap();
+    let proven =
+        groth16::prove(&decoded, &model, Fr::from(1u64), Fr::from(2u64), &mut rng).unwrap();
     assert!(groth16::verify(&groth16::prepare(&vk), &proven.statement, &proven.proof).unwrap());
 }
 
@@ -121,7 +127,8 @@ fn an_unsatisfying_assignment_is_detected_by_the_matrices() {
     let matrices: Matrices = groth16::constraint_matrices(&spec, &test).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let (key, _) = groth16::setup(&spec, &test, &mut rng).unwrap();
-    let (statement, witness) = groth16::witness(&key, &model, Fr::from(4u64), Fr::from(5u64)).unwrap();
+    let (statement, witness) =
+        groth16::witness(&key, &model, Fr::from(4u64), Fr::from(5u64)).unwrap();
     let mut z = groth16::assignment(&key, &statement, &witness).unwrap();
     assert!(matrices.is_satisfied(&z));
     let last = z.len() - 1;

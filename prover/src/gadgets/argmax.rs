@@ -47,10 +47,7 @@ pub fn all(
     bits: &[(Variable, Option<bool>)],
     claimed: Option<bool>,
 ) -> Result<Variable, SynthesisError> {
-    let d_value: Option<u64> = bits
-        .iter()
-        .map(|&(_, v)| v.map(|b| u64::from(!b)))
-        .sum();
+    let d_value: Option<u64> = bits.iter().map(|&(_, v)| v.map(|b| u64::from(!b))).sum();
     let inv = d_value.map(|d| Fr::from(d).inverse().unwrap_or(Fr::zero()));
     let wires: Vec<Variable> = bits.iter().map(|&(b, _)| b).collect();
     enforce_all(cs, &wires, claimed.map(Fr::from), inv)
@@ -132,11 +129,20 @@ mod tests {
     #[test]
     fn no_inverse_makes_a_losing_sample_count() {
         // Two top bits missing: d = 2. Claiming a match needs d · inv = 0 and d · 1 = 0.
-        for inv in [Fr::zero(), Fr::one(), Fr::from(2u64).inverse().unwrap(), -Fr::one()] {
+        for inv in [
+            Fr::zero(),
+            Fr::one(),
+            Fr::from(2u64).inverse().unwrap(),
+            -Fr::one(),
+        ] {
             assert!(!all_satisfied(&[true, false, false], true, inv));
         }
         // Claiming no match needs the true inverse.
-        assert!(all_satisfied(&[true, false, false], false, Fr::from(2u64).inverse().unwrap()));
+        assert!(all_satisfied(
+            &[true, false, false],
+            false,
+            Fr::from(2u64).inverse().unwrap()
+        ));
         assert!(!all_satisfied(&[true, false, false], false, Fr::zero()));
         // A full match: d = 0 forces m = 1 whatever the inverse.
         assert!(all_satisfied(&[true, true, true], true, Fr::from(7u64)));

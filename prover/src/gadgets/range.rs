@@ -18,7 +18,12 @@ pub fn bits_of(value: u128, n: u32) -> Vec<bool> {
 
 /// Enforces `b · (b − 1) = 0`.
 pub fn enforce_boolean(cs: &ConstraintSystemRef<Fr>, b: Variable) -> Result<(), SynthesisError> {
-    enforce(cs, || lc!() + b, || lc!() + b - Variable::One, LinearCombination::zero)
+    enforce(
+        cs,
+        || lc!() + b,
+        || lc!() + b - Variable::One,
+        LinearCombination::zero,
+    )
 }
 
 /// `Σ 2^(i − from) · bits[i]` for `i` in `from..to`.

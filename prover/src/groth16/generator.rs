@@ -71,13 +71,15 @@ fn batch_mul<G: ScalarMul<ScalarField = Fr>>(
 fn scaled_powers(scale: Fr, t: Fr, n: usize) -> Vec<Fr> {
     const CHUNK: usize = 1 << 14;
     let mut out = vec![Fr::zero(); n];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-        let mut p = scale * t.pow([(c * CHUNK) as u64]);
-        for x in chunk {
-            *x = p;
-            p *= t;
-        }
-    });
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let mut p = scale * t.pow([(c * CHUNK) as u64]);
+            for x in chunk {
+                *x = p;
+                p *= t;
+            }
+        });
     out
 }
 

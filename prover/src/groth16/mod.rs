@@ -11,8 +11,12 @@ pub mod prover;
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::r1cs_to_qap::LibsnarkReduction;
-use ark_groth16::{prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
-use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
+use ark_groth16::{
+    prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
+};
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode,
+};
 use ark_std::UniformRand;
 use rand::{CryptoRng, RngCore};
 use std::time::Instant;
@@ -118,7 +122,9 @@ pub fn assignment(key: &ProverKey, statement: &Statement, witness: &Witness) -> 
         },
     )?;
     let z = [cs.instance_assignment()?, cs.witness_assignment()?].concat();
-    if z.len() != key.matrices.num_variables() || cs.num_instance_variables() != key.matrices.num_instance {
+    if z.len() != key.matrices.num_variables()
+        || cs.num_instance_variables() != key.matrices.num_instance
+    {
         return Err(Error::Malformed {
             what: "proving key",
             reason: "its circuit does not match this prover".into(),

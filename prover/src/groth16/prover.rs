@@ -174,7 +174,9 @@ pub fn create_proof(
 /// Seconds of one G1 MSM over `bases` with uniformly random, full-size scalars: on a
 /// key's H query, the work that no Groth16 prover with this evaluation domain avoids.
 pub fn floor_msm<R: Rng>(bases: &[G1Affine], rng: &mut R) -> f64 {
-    let scalars: Vec<BigInt> = (0..bases.len()).map(|_| Fr::rand(rng).into_bigint()).collect();
+    let scalars: Vec<BigInt> = (0..bases.len())
+        .map(|_| Fr::rand(rng).into_bigint())
+        .collect();
     let (out, s) = seconds(|| G1Projective::msm_bigint(bases, &scalars));
     let _ = std::hint::black_box(out);
     s
