@@ -426,8 +426,8 @@ def test_default_spec() -> None:
     assert default_spec("mnist", hidden=64) == ModelSpec(
         (784, 64, 10), (DEFAULT_SHIFTS["mnist"],), input_bits=DEFAULT_INPUT_BITS["mnist"]
     )
-    assert DEFAULT_SHIFTS == {"digits": 10, "mnist": 4, "fashion-mnist": 12}
-    assert DEFAULT_INPUT_BITS == {"digits": 8, "mnist": 4, "fashion-mnist": 8}
+    assert DEFAULT_SHIFTS == {"digits": 10, "mnist": 4, "fashion-mnist": 4}
+    assert DEFAULT_INPUT_BITS == {"digits": 8, "mnist": 4, "fashion-mnist": 4}
     with pytest.raises(ValueError, match="unknown dataset"):
         default_spec("cifar")
     with pytest.raises(ValueError, match="hidden"):

@@ -29,7 +29,7 @@ app.add_typer(experiment_app, name="experiment")
 
 console = Console(stderr=True)
 
-#: Public test samples of the default run: the full MNIST public test set (955,200
+#: Public test samples of the default run: the full MNIST public test set (956,200
 #: constraints, within a 2^20 evaluation domain; see docs/proving.md).
 DEFAULT_TEST_SAMPLES = 1000
 
