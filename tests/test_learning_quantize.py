@@ -535,7 +535,10 @@ def test_quantised_mnist_accuracy_within_half_a_point(hidden: int) -> None:
     from zkpot.learning.datasets import load_mnist
 
     result = measure(load_mnist(), hidden=hidden, seed=0, public_seeds=[0, 1, 2])
-    assert result.chosen_shifts == result.default_shifts == (DEFAULT_SHIFTS["mnist"],)
+    # The task's shift is below what choose_shifts picks: the quantiser coarsens the
+    # hidden weights to fit, and the accuracy below is what that costs.
+    assert result.default_shifts == (DEFAULT_SHIFTS["mnist"],)
+    assert result.chosen_shifts[0] > DEFAULT_SHIFTS["mnist"]
     assert result.full_test.samples == 10000 and result.full_test.float_acc > 0.95
     assert abs(result.full_test.delta_pp) <= 0.5
     for public in result.public:
