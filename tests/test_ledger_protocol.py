@@ -20,43 +20,49 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from zkpot.ledger import (
+    ContractError,
+    InvalidArgument,
+    InvalidTaskParams,
+    Leader,
+    Ledger,
+    Participant,
+    RoundStatus,
+    TaskParams,
+    TxResult,
+)
+from zkpot.ledger.ledger import PROPOSE_GAS_BASE, SUBMIT_GAS, BlockProposal
+from zkpot.protocol import (
     AcceptedNotSorted,
     BadParent,
     BelowThreshold,
     BlockAlreadyProposed,
-    ContractError,
     CountAboveSamples,
     DuplicateSubmission,
-    InvalidArgument,
+    GlobalBelowThreshold,
     InvalidCommitment,
+    InvalidGlobalProof,
     InvalidProof,
-    InvalidTaskParams,
+    InvalidTransaction,
     LateSubmission,
-    Leader,
-    Ledger,
+    NoLeaderLeft,
     NoSubmissions,
     NotLeader,
     NotRegistered,
     NoValidSubmission,
-    Participant,
+    RoundHasLeader,
     RoundNotOpen,
-    RoundStatus,
     RoundStillOpen,
-    TaskParams,
-    TxResult,
     UnknownTask,
+)
+from zkpot.protocol.hashes import (
+    BASE_FIELD,
     binding_tag,
     block_hash,
     genesis_hash,
+    sort_addresses,
+    tie_break_rank,
 )
-from zkpot.ledger.errors import (
-    GlobalBelowThreshold,
-    InvalidGlobalProof,
-    NoLeaderLeft,
-    RoundHasLeader,
-)
-from zkpot.ledger.hashes import BASE_FIELD, SCALAR_FIELD, sort_addresses, tie_break_rank
-from zkpot.ledger.ledger import PROPOSE_GAS_BASE, SUBMIT_GAS, BlockProposal
+from zkpot.proving import FIELD_ORDER
 
 if TYPE_CHECKING:
     from anvil import TinyProver
@@ -73,7 +79,7 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 def commitment_of(name: str) -> int:
     """A stand-in commitment of the initial model (any field element will do for it)."""
-    return int.from_bytes(keccak(text=name), "big") % SCALAR_FIELD
+    return int.from_bytes(keccak(text=name), "big") % FIELD_ORDER
 
 
 @dataclass(frozen=True)
@@ -234,14 +240,18 @@ def advance_to(ledger: Ledger, timestamp: int) -> None:
 
 
 def assert_rejected_on_chain(
-    run: TaskRun, sender: LocalAccount, error: type[ContractError], action: Callable[[], Any]
-) -> ContractError:
+    run: TaskRun,
+    sender: LocalAccount,
+    error: type[InvalidTransaction],
+    action: Callable[[], Any],
+) -> InvalidTransaction:
     """The action's transaction is mined, reverts with ``error`` and changes no state."""
     before = run.snapshot()
     nonce = run.ledger.w3.eth.get_transaction_count(sender.address)
     with pytest.raises(error) as raised:
         action()
     assert run.ledger.w3.eth.get_transaction_count(sender.address) == nonce + 1, "not mined"
+    assert isinstance(raised.value, ContractError), "raised by the ledger"
     assert run.snapshot() == before
     return raised.value
 
@@ -466,7 +476,7 @@ def test_commitment_out_of_field(ledger: Ledger, prover: TinyProver) -> None:
     run = TaskRun(ledger, prover)
     account = run.accounts[0]
     proof = run.proof(account, 0, 7)
-    aliased = proof.commitment + SCALAR_FIELD
+    aliased = proof.commitment + FIELD_ORDER
     assert_rejected_on_chain(
         run, account, InvalidProof, lambda: run.raw_submit(account, 0, proof, commitment=aliased)
     )
@@ -526,7 +536,7 @@ def test_hash_chain_over_rounds(ledger: Ledger, prover: TinyProver) -> None:
     first, second = run.accounts
     parent = ledger.genesis_hash(task)
     assert parent == genesis_hash(
-        ledger.chain_id, ledger.address, task, run.publisher.address, run.params
+        ledger.chain_id, ledger.address, task, run.publisher.address, run.params.to_abi()
     )
     hashes = []
     for round in range(3):
@@ -658,8 +668,8 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
     ordered = sort_addresses([a.address, b.address])
     assert_rejected_on_chain(run, a, AcceptedNotSorted, raw_propose(ordered[::-1]))
     assert_rejected_on_chain(run, a, AcceptedNotSorted, raw_propose([a.address, a.address]))
-    assert_rejected_on_chain(run, a, InvalidCommitment, raw_propose([a.address], SCALAR_FIELD))
-    aliased = proof.commitment + SCALAR_FIELD  # the proven field element, not reduced
+    assert_rejected_on_chain(run, a, InvalidCommitment, raw_propose([a.address], FIELD_ORDER))
+    aliased = proof.commitment + FIELD_ORDER  # the proven field element, not reduced
     error = assert_rejected_on_chain(run, a, InvalidCommitment, raw_propose([a.address], aliased))
     assert error.value == aliased
 
@@ -971,7 +981,7 @@ REGISTRATION_CASES: dict[str, tuple[Callable[[TaskRun, Fields], Fields], str]] =
     "threshold": (lambda run, f: {"minCount": f["numSamples"] + 1}, "threshold above samples"),
     "no rounds": (lambda run, f: {"rounds": 0}, "no rounds"),
     "no window": (lambda run, f: {"window": 0}, "empty window"),
-    "commitment": (lambda run, f: {"initialCommitment": SCALAR_FIELD}, "commitment not in field"),
+    "commitment": (lambda run, f: {"initialCommitment": FIELD_ORDER}, "commitment not in field"),
     "nobody": (lambda run, f: {"participants": [], "participantKeys": []}, "participant count"),
     "keys": (lambda run, f: {"participantKeys": f["participantKeys"][:-1]}, "keys do not match"),
     "zero key": (
@@ -1018,7 +1028,7 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
     before = run.snapshot()
     nonce = ledger.w3.eth.get_transaction_count(account.address)
     calls: list[Callable[[], Any]] = [
-        lambda: ledger.submit(account, task, 0, SCALAR_FIELD, 10, CID, proof),
+        lambda: ledger.submit(account, task, 0, FIELD_ORDER, 10, CID, proof),
         lambda: ledger.submit(account, task, 0, 1, -1, CID, proof),
         lambda: ledger.submit(account, task, 0, 1, 2**32, CID, proof),
         lambda: ledger.submit(account, task, -1, 1, 10, CID, proof),
@@ -1027,7 +1037,7 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
         lambda: ledger.submit(account, task, 0, 1, 10, CID, [*proof[:7], BASE_FIELD]),
         lambda: ledger.submit(account, task, 0, 1, 10, "", proof),
         lambda: ledger.propose_block(account, task, 0, genesis[:31], 1, 7, CID, [], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, SCALAR_FIELD, 7, CID, [], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, FIELD_ORDER, 7, CID, [], proof),
         lambda: ledger.propose_block(account, task, 0, genesis, 1, -1, CID, [], proof),
         lambda: ledger.propose_block(account, task, 0, genesis, 1, 2**32, CID, [], proof),
         lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, "", [], proof),
@@ -1060,7 +1070,7 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
         {"num_samples": 2**31 - 1},
         {"rounds": 0},
         {"window": 0},
-        {"initial_commitment": SCALAR_FIELD},
+        {"initial_commitment": FIELD_ORDER},
         {"participants": ()},
         {"test_set_hash": b"short"},
         {"verifier": "not an address"},

@@ -334,7 +334,7 @@ class Federation:
                 except (InvalidSubmission, LedgerError, Abstained) as exc:
                     rr.not_submitted[p.name] = str(exc)
                     if not isinstance(exc, Abstained):
-                        layer = "client" if isinstance(exc, InvalidSubmission) else "ledger"
+                        layer = "ledger" if isinstance(exc, LedgerError) else "client"
                         rr.refusals.append(Refusal(p.name, layer, type(exc).__name__, str(exc)))
                     continue
                 rr.counts[p.name] = done.count
@@ -400,7 +400,7 @@ class Federation:
                 rr.propose_gas = gas
                 break
             except (LedgerError, BelowThreshold) as exc:
-                layer = "client" if isinstance(exc, BelowThreshold) else "ledger"
+                layer = "ledger" if isinstance(exc, LedgerError) else "client"
                 rr.refusals.append(Refusal(leader.name, layer, type(exc).__name__, str(exc)))
                 rr.passed_over.append(leader.name)
                 self._wait_until(state.turn_ends)

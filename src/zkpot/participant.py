@@ -279,9 +279,7 @@ class Participant:
         prove_s = time.perf_counter() - t
         if self.behaviour.checks_threshold and proven.count < self.task.min_count:
             # An honest client does not pay for a transaction the ledger would reject.
-            raise BelowThreshold(
-                f"proven count {proven.count} is below the threshold {self.task.min_count}"
-            )
+            raise BelowThreshold(proven.count, self.task.min_count)
         handed = self.behaviour.handed_model(self, round)
         packaged = (
             qmodel if handed is self.model else quantize(handed, self.task.spec, self.task.test_x)
@@ -383,10 +381,8 @@ class Participant:
         tag = ledger.global_tag(task_id, round, self.address)
         proven = proving.prove(pk, package.model, package.salt, tag)
         if self.behaviour.checks_threshold and proven.count < self.task.min_count:
-            raise BelowThreshold(
-                f"the global model proves {proven.count}, below the threshold "
-                f"{self.task.min_count}: no block this turn"
-            )
+            # An honest leader's aggregate that cannot pass: no block this turn.
+            raise BelowThreshold(proven.count, self.task.min_count)
         cid = store.put(seal_global(package, registry))
         head = ledger.head(task_id)
         me = ledger.round_state(task_id, round)

@@ -23,7 +23,6 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import RPCEndpoint
 
-from zkpot.ledger import hashes
 from zkpot.ledger.artifacts import abi_signature, load_artifact
 from zkpot.ledger.errors import (
     InvalidArgument,
@@ -50,6 +49,7 @@ from zkpot.ledger.model import (
     words,
 )
 from zkpot.ledger.verifier import PROOF_WORDS, VK_WORDS
+from zkpot.protocol import hashes
 
 #: Gas limits. Unused gas is not charged; the limits only need to cover the worst case.
 DEPLOY_GAS = 5_000_000
