@@ -41,6 +41,7 @@ from zkpot.participant import (
     Participant,
     Submitted,
     Training,
+    Unprovable,
 )
 from zkpot.protocol import BelowThreshold, InvalidSubmission, RoundBlock, Task
 from zkpot.store import ContentStore, LocalStore
@@ -331,9 +332,9 @@ class Federation:
                 p.train(r, p.read_global(store, cid, commitment))
                 try:
                     done = p.prove_and_submit(ledger, store, pk, task_id, r)
-                except (InvalidSubmission, LedgerError, Abstained) as exc:
+                except (InvalidSubmission, LedgerError, Abstained, Unprovable) as exc:
                     rr.not_submitted[p.name] = str(exc)
-                    if not isinstance(exc, Abstained):
+                    if not isinstance(exc, Abstained | Unprovable):
                         layer = "ledger" if isinstance(exc, LedgerError) else "client"
                         rr.refusals.append(Refusal(p.name, layer, type(exc).__name__, str(exc)))
                     continue

@@ -100,6 +100,16 @@ class Abstained(Exception):
     """The participant's behaviour chose not to submit in this round (the message says why)."""
 
 
+class Unprovable(Exception):
+    """The participant's model has no proof (an activation leaves the circuit's range on
+    some test sample): it sits the round out."""
+
+
+class ProofRejected(RuntimeError):
+    """The task's verifier contract rejects a proof this participant made honestly: its
+    keys do not match the task's, so no submission of it could ever pass."""
+
+
 @dataclass(frozen=True)
 class Claim:
     """What a submission asserts on chain: a commitment, a count, the proof's eight EVM
@@ -268,18 +278,25 @@ class Participant:
     ) -> Submitted:
         """Quantise, commit with a fresh salt, prove, store the encrypted package, submit.
 
-        Raises :class:`Abstained` if the behaviour submits nothing, the protocol's
-        ``BelowThreshold`` if an honest client's count cannot pass, and the ledger's error
-        if the contract rejects the submission."""
+        Raises :class:`Unprovable` if the model has no proof, :class:`Abstained` if the
+        behaviour submits nothing, the protocol's ``BelowThreshold`` if an honest client's
+        count cannot pass, :class:`ProofRejected` if the task's verifier contract rejects
+        the honest proof, and the ledger's error if the contract rejects the submission."""
         qmodel = quantize(self.model, self.task.spec, self.task.test_x)
         salt = proving.new_salt()
         tag = ledger.binding_tag(task_id, round, self.address)
         t = time.perf_counter()
-        proven = proving.prove(pk, qmodel, salt, tag)
+        try:
+            proven = proving.prove(pk, qmodel, salt, tag)
+        except proving.ActivationOverflowError as exc:
+            raise Unprovable(f"the model has no proof: {exc}") from exc
         prove_s = time.perf_counter() - t
         if self.behaviour.checks_threshold and proven.count < self.task.min_count:
             # An honest client does not pay for a transaction the ledger would reject.
             raise BelowThreshold(proven.count, self.task.min_count)
+        inputs = [proven.commitment, proven.count, tag]
+        if not ledger.verify_proof(ledger.task(task_id).verifier, proven.proof.to_evm(), inputs):
+            raise ProofRejected("the task's verifier contract rejects this participant's proof")
         handed = self.behaviour.handed_model(self, round)
         packaged = (
             qmodel if handed is self.model else quantize(handed, self.task.spec, self.task.test_x)
