@@ -30,6 +30,8 @@ def test_shipped_artifacts_match_a_fresh_build() -> None:
 def test_artifact_is_built_from_the_checked_in_source(name: str) -> None:
     artefact = load_artifact(name)
     assert artefact["source"] == (ROOT / artefact["sourceName"]).read_text()
+    for path, text in artefact["imports"].items():
+        assert text == (ROOT / path).read_text(), path
     assert artefact["settings"]["evmVersion"] == SETTINGS["evmVersion"]
     pinned = json.loads((ROOT / "package.json").read_text())["dependencies"]["solc"]
     assert artefact["compiler"]["version"].startswith(f"{pinned}+")
