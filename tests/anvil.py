@@ -183,7 +183,7 @@ class TinyProver:
 
     def __init__(self, seed: int) -> None:
         from zkpot import proving
-        from zkpot.learning.quantize import ModelSpec
+        from zkpot.learning.integer_model import ModelSpec
 
         self._proving = proving
         rng = np.random.default_rng(seed)
@@ -199,7 +199,7 @@ class TinyProver:
 
     def prove(self, count: int, tag: int) -> Any:
         """A ``Proven`` (proof, commitment, count, tag) of a model that gets ``count`` right."""
-        from zkpot.learning.quantize import QuantizedModel
+        from zkpot.learning.integer_model import QuantizedModel
 
         k = self.COUNTS.index(count)
         hidden, classes = self.spec.widths[1], self.spec.widths[2]

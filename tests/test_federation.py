@@ -12,7 +12,7 @@ import pytest
 from zkpot import Federation, Task, proving
 from zkpot.exchange import ExchangeError, ModelPackage, global_commitment, open_global
 from zkpot.learning.inference import correct_count
-from zkpot.learning.quantize import QuantizedModel
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.node.status import round_view
 from zkpot.participant import Training
 from zkpot.store import LocalStore

@@ -43,8 +43,9 @@ from zkpot.exchange import (
 )
 from zkpot.learning.dp import DPConfig, train_dp_sgd
 from zkpot.learning.fedavg import fedavg
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP, train_sgd
-from zkpot.learning.quantize import QuantizedModel, quantize
+from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger
 from zkpot.protocol import BelowThreshold, Rejection, RoundBlock, Task
 from zkpot.store import ContentStore, StoreError

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from zkpot import proving
-from zkpot.learning.quantize import QuantizedModel
+from zkpot.learning.integer_model import QuantizedModel
 
 
 def _high_water_mb() -> float:

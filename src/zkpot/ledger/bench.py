@@ -127,7 +127,7 @@ class _TinyProver:
 
     def __init__(self, seed: int) -> None:
         from zkpot import proving
-        from zkpot.learning.quantize import ModelSpec, QuantizedModel
+        from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 
         rng = np.random.default_rng(seed)
         spec = ModelSpec(widths=(16, 2, 2), shifts=(4,))
