@@ -11,7 +11,7 @@ cases are skipped, with the reason, only when it is absent.
 the IC scalars) is known, so that it yields valid proofs for any public inputs: an honest
 test of the on-chain pairing check, independent of any circuit. py_ecc computes the points.
 
-Use from a test module with ``pytest_plugins = ("anvil",)``.
+conftest.py loads it as a plugin, so every test module can request these fixtures.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from zkpot.proving import FIELD_ORDER
 if TYPE_CHECKING:
     from anvil import TinyProver, TrapdoorGroth16
 
-pytest_plugins = ("anvil",)
-
 INPUTS = [0x1234_5678_9ABC_DEF0 << 180, 17, FIELD_ORDER - 5]
 
 

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubo import ipfs_bin_fixture, kubo_api_fixture  # noqa: F401
 
 from zkpot import Federation, Task
 from zkpot.exchange import global_commitment, open_global
@@ -48,7 +47,6 @@ from zkpot.participant import Training
 from zkpot.protocol.hashes import block_hash, tie_break_rank
 from zkpot.store import IpfsHttpStore, LocalStore
 
-pytest_plugins = ("anvil",)
 pytestmark = [pytest.mark.anvil, pytest.mark.ipfs]
 
 SEED = 3
