@@ -39,7 +39,7 @@ from zkpot.ledger.model import (
     RoundBlock,
     RoundState,
     RoundStatus,
-    Submission,
+    SubmissionView,
     Task,
     TaskParams,
     TxResult,
@@ -467,14 +467,14 @@ class Ledger:
         )
         return Leader(leader, count)
 
-    def submission(self, task_id: int, round: int, address: str) -> Submission | None:
+    def submission(self, task_id: int, round: int, address: str) -> SubmissionView | None:
         """A participant's valid submission in a round, or None."""
         submitted, accepted, count, commitment = self._view(
             self.contract.functions.submission(
                 task_id, uint("round", round, UINT32_MAX), checksum(address, "address")
             )
         )
-        return Submission(commitment, count, accepted) if submitted else None
+        return SubmissionView(commitment, count, accepted) if submitted else None
 
     def round_block(self, task_id: int, round: int) -> RoundBlock | None:
         """The block of a round, or None until it is appended."""

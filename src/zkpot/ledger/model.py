@@ -143,8 +143,8 @@ class RoundState:
 
 
 @dataclass(frozen=True)
-class Submission:
-    """A participant's valid submission in a round."""
+class SubmissionView:
+    """A participant's valid submission in a round (``ZKPoT.SubmissionView``)."""
 
     commitment: int
     count: int
