@@ -11,8 +11,9 @@ The tasks' verifier is ``contracts/test/StandInVerifier.sol``, a stand-in that a
 nothing; the Groth16 verifier keeps its own tests (test_ledger_verifier.py).
 
 CI runs the ``ci`` profile; ``--hypothesis-show-statistics`` shows how often each
-transaction was accepted or refused by each rule. ``ZKPOT_STATEFUL_EXAMPLES=1000`` runs
-1,000 sequences (docs/protocol.md has the command and its time).
+transaction was accepted or refused by each rule. ``ZKPOT_STATEFUL_EXAMPLES`` sets the
+number of sequences and ``ZKPOT_STATEFUL_STEPS`` their longest length (docs/protocol.md
+has the command of the 1,000-sequence run and its time).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ GAS = 2_000_000
 settings.register_profile(
     "ci",
     max_examples=int(os.environ.get("ZKPOT_STATEFUL_EXAMPLES", "25")),
-    stateful_step_count=20,
+    stateful_step_count=int(os.environ.get("ZKPOT_STATEFUL_STEPS", "20")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
