@@ -19,7 +19,8 @@ has the command of the 1,000-sequence run and its time).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -107,10 +108,11 @@ def world() -> World:
 
 @dataclass
 class TaskUnderTest:
+    """A task registered in this sequence: its id, its state in the spec, its members."""
+
     task_id: int
     chain: Chain
     members: list[LocalAccount]
-    submitted_at: dict[int, set[str]] = field(default_factory=dict)
 
 
 class ContractAgreesWithSpec(RuleBasedStateMachine):
@@ -408,7 +410,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         commitment: int,
         count: int,
         tagged: str,
-        tag_of: Any,
+        tag_of: Callable[[int, str, int, int, str], FieldElement],
     ) -> tuple[int, ...]:
         """A stand-in proof bound to ``sender`` ("self"), to another account ("other", a
         replay), or no proof at all ("garbage")."""
