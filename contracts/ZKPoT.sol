@@ -1,13 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice The part of a task verifier that the ledger calls (see Groth16Verifier.sol).
-interface IZKPoTVerifier {
-    function verifyProof(uint256[8] calldata proof, uint256[3] calldata input)
-        external
-        view
-        returns (bool);
-}
+import {IZKPoT, IZKPoTVerifier} from "./IZKPoT.sol";
+import {SubmissionEntries} from "./SubmissionEntries.sol";
 
 /// @title ZKPoT ledger: Zero-Knowledge Proof of Training consensus for federated learning
 /// @notice A publisher registers a task (verifier, public test set, threshold, participants,
@@ -28,8 +23,12 @@ interface IZKPoTVerifier {
 ///      lowest uint256(keccak256(abi.encode(round, submitter))), never by arrival order.
 ///      Leader turns: turn 0 lasts until deadline + window, turn k >= 1 covers timestamps in
 ///      [deadline + k * window, deadline + (k + 1) * window); the leader of turn k is the
-///      (k+1)-th best valid submission in the order above.
-contract ZKPoT {
+///      (k+1)-th best valid submission in the order above. One status function (_status)
+///      says where a round stands, and every entry point guards on it; each then checks its
+///      arguments, verifies the proof, writes and emits, in that order.
+contract ZKPoT is IZKPoT {
+    using SubmissionEntries for mapping(uint256 => uint256);
+
     /// @dev Scalar field order r of BN254: commitments and tags are elements of this field.
     uint256 internal constant R =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
@@ -37,104 +36,10 @@ contract ZKPoT {
     /// @notice Largest number of test samples a task may have (counts are stored + 1 in 31 bits).
     uint32 public constant MAX_SAMPLES = (1 << 31) - 2;
 
-    // Per-round submission records: one 32-bit entry per participant, seven per storage word,
-    // indexed by registration order. Entry 0 means "no submission"; otherwise its low 31 bits
-    // are count + 1 and bit 31 is set once the round block accepts the submission. Opening a
-    // round writes MARKER into each of its words, so that a submission updates a non-zero
-    // slot (5k gas) instead of creating one (22.1k gas): the opener pre-pays that storage.
-    uint256 private constant ENTRIES_PER_WORD = 7;
-    uint256 private constant ENTRY_BITS = 32;
-    uint256 private constant ENTRY_MASK = 0xffffffff;
-    uint256 private constant COUNT_MASK = 0x7fffffff;
-    uint256 private constant ACCEPTED_BIT = 1 << 31;
-    uint256 private constant MARKER = 1 << 255;
     /// @dev A 32-byte key in a libsodium sealed box (32-byte ephemeral key, 16-byte tag).
     uint256 private constant SEALED_KEY_BYTES = 80;
     /// @dev Domain of the binding tag of a global-model proof (see globalTag).
     bytes32 private constant GLOBAL_DOMAIN = keccak256("zkpot.global-model");
-
-    /// @notice Lifecycle of a round, as reported by roundState.
-    enum RoundStatus {
-        NotOpened, // an earlier round has no block yet, or the round is past the task's end
-        Open, // accepting submissions
-        Closed, // window over, waiting for the current leader's block
-        Finalized // block appended
-    }
-
-    /// @notice Everything a publisher fixes when registering a task.
-    struct TaskParams {
-        address verifier; // Groth16 verifier contract of the task's circuit
-        bytes32 testSetHash; // hash of the public test set
-        string testSetCid; // content identifier of the public test set
-        bytes32 modelSpecHash; // hash of the model specification
-        uint32 minCount; // accuracy threshold: minimum number of correct test samples
-        uint32 numSamples; // number of test samples
-        uint32 rounds; // number of rounds
-        uint32 window; // submission window per round, in seconds
-        uint256 initialCommitment; // commitment to the initial global model (field element)
-        string initialCid; // content identifier of the initial global model
-        address[] participants; // participant registry
-        bytes32[] participantKeys; // their X25519 public keys, in the same order
-    }
-
-    /// @notice A registered task (returned by `task`).
-    struct Task {
-        // slot 0: what submit() needs to check a proof
-        address verifier;
-        uint32 minCount;
-        uint32 numSamples;
-        uint32 rounds;
-        // slot 1: what submit() needs about the schedule
-        address publisher;
-        uint32 window;
-        uint32 currentRound; // the round whose block comes next; == rounds once finished
-        uint16 participantCount;
-        bytes32 testSetHash;
-        bytes32 modelSpecHash;
-        uint256 initialCommitment;
-        bytes32 genesisHash;
-        string testSetCid;
-        string initialCid;
-    }
-
-    /// @dev One storage slot per round, updated incrementally by submit().
-    struct Round {
-        uint40 openedAt;
-        uint16 submitted;
-        uint32 bestCount;
-        address leader; // best valid submission so far
-    }
-
-    /// @dev The appended block of a round (leader zero: the round was skipped).
-    struct RoundBlock {
-        bytes32 blockHash;
-        uint256 globalCommitment;
-        string globalCid;
-        address leader;
-        uint32 leaderCount;
-        uint32 globalCount; // proven count of the global model (0: the initial model)
-    }
-
-    /// @notice A round as seen by clients (returned by `roundState`).
-    struct RoundView {
-        RoundStatus status;
-        uint256 openedAt;
-        uint256 deadline; // openedAt + window; the round may close earlier
-        uint16 submitted;
-        address leader; // open: best so far; closed: the current turn's (zero: none left)
-        uint32 bestCount; // the leader's count
-        bytes32 blockHash; // zero until the block is appended
-        uint256 turn; // closed: the current leader turn (see the contract's notes)
-        uint256 turnEnds; // closed: when the current turn ends
-    }
-
-    /// @notice A submission as seen by clients (returned by `submission`).
-    struct SubmissionView {
-        bool submitted;
-        bool accepted; // listed as accepted in the round block
-        uint32 count;
-        uint256 commitment;
-    }
 
     /// @notice Number of registered tasks; task ids are 1..taskCount.
     uint256 public taskCount;
@@ -145,81 +50,11 @@ contract ZKPoT {
     /// @dev Registration order + 1 of each participant (0: not registered).
     mapping(uint256 => mapping(address => uint256)) private _member;
     mapping(uint256 => mapping(uint32 => Round)) private _rounds;
-    /// @dev Submission entries (see ENTRIES_PER_WORD), by task, round and word index.
+    /// @dev Submission entries (see SubmissionEntries), by task, round and word index.
     mapping(uint256 => mapping(uint32 => mapping(uint256 => uint256))) private _entries;
     /// @dev Model commitment of each submission; the model CID is only in the event.
     mapping(uint256 => mapping(uint32 => mapping(address => uint256))) private _commitments;
     mapping(uint256 => mapping(uint32 => RoundBlock)) private _blocks;
-
-    event TaskRegistered(
-        uint256 indexed taskId,
-        address indexed publisher,
-        address indexed verifier,
-        bytes32 genesisHash
-    );
-    event RoundOpened(uint256 indexed taskId, uint32 indexed round, uint256 deadline);
-    event Submitted(
-        uint256 indexed taskId,
-        uint32 indexed round,
-        address indexed submitter,
-        uint256 commitment,
-        uint32 count,
-        string modelCid
-    );
-    /// @notice Emitted by the submission that closes a round early (every participant in).
-    ///         A round that closes at its deadline emits nothing until its block.
-    event RoundClosed(
-        uint256 indexed taskId,
-        uint32 indexed round,
-        address indexed leader,
-        uint32 count
-    );
-    /// @notice A round block; leader zero marks a skipped round (previous model carried over).
-    event BlockProposed(
-        uint256 indexed taskId,
-        uint32 indexed round,
-        address indexed leader,
-        bytes32 blockHash,
-        bytes32 parentHash,
-        uint32 leaderCount,
-        uint256 globalCommitment,
-        uint32 globalCount,
-        string globalCid,
-        address[] accepted
-    );
-    event TaskFinished(uint256 indexed taskId, bytes32 headHash);
-    /// @notice Phase two of a round: a submitter hands the leader the key of its model
-    ///         package, sealed to the leader's X25519 key (an 80-byte sealed box).
-    event HandedOver(
-        uint256 indexed taskId,
-        uint32 indexed round,
-        address indexed submitter,
-        address leader,
-        bytes sealedKey
-    );
-
-    error InvalidTaskParams(string reason);
-    error UnknownTask(uint256 taskId);
-    error RoundNotOpen(uint256 taskId, uint32 round, uint32 currentRound);
-    error NotRegistered(address account);
-    error DuplicateSubmission(address account);
-    error LateSubmission(uint256 deadline, uint256 timestamp);
-    error BelowThreshold(uint32 count, uint32 minCount);
-    error CountAboveSamples(uint32 count, uint32 numSamples);
-    error InvalidProof();
-    error RoundStillOpen(uint256 deadline, uint256 timestamp);
-    error NoSubmissions(uint256 taskId, uint32 round);
-    error NotLeader(address sender, address leader);
-    error BlockAlreadyProposed(uint256 taskId, uint32 round);
-    error BadParent(bytes32 given, bytes32 expected);
-    error InvalidCommitment(uint256 value);
-    error AcceptedNotSorted(uint256 index);
-    error NoValidSubmission(address account);
-    error BadSealedKey(uint256 length);
-    error GlobalBelowThreshold(uint32 count, uint32 minCount);
-    error InvalidGlobalProof();
-    error NoLeaderLeft(uint256 taskId, uint32 round);
-    error RoundHasLeader(uint256 taskId, uint32 round, address leader);
 
     // ------------------------------------------------------------------ registration
 
@@ -274,6 +109,27 @@ contract ZKPoT {
         if (p.participantKeys.length != n) revert InvalidTaskParams("keys do not match");
     }
 
+    // ------------------------------------------------------------------ where a round stands
+
+    /// @dev Where `round` of a known task stands now. Every entry point guards on this.
+    function _status(Task storage t, Round storage r, uint32 round)
+        private
+        view
+        returns (RoundStatus)
+    {
+        uint32 current = t.currentRound;
+        if (round < current) return RoundStatus.Finalized;
+        if (round > current || current >= t.rounds) return RoundStatus.NotOpened;
+        if (block.timestamp < _deadline(t, r) && r.submitted < t.participantCount) {
+            return RoundStatus.Open;
+        }
+        return RoundStatus.Closed;
+    }
+
+    function _deadline(Task storage t, Round storage r) private view returns (uint256) {
+        return uint256(r.openedAt) + t.window;
+    }
+
     // ------------------------------------------------------------------ submission
 
     /// @notice The ZKPoT transaction: commit to a model and prove, on chain, that it
@@ -286,31 +142,28 @@ contract ZKPoT {
         string calldata modelCid,
         uint256[8] calldata proof
     ) external {
-        Task storage t = _tasks[taskId];
-        address verifier = t.verifier;
-        if (verifier == address(0)) revert UnknownTask(taskId);
-        uint32 current = t.currentRound;
-        if (round != current || current >= t.rounds) revert RoundNotOpen(taskId, round, current);
-        uint256 index = _member[taskId][msg.sender];
-        if (index == 0) revert NotRegistered(msg.sender);
-        index -= 1;
-        mapping(uint256 => uint256) storage entries = _entries[taskId][round];
-        uint256 word = entries[index / ENTRIES_PER_WORD];
-        uint256 shift = (index % ENTRIES_PER_WORD) * ENTRY_BITS;
-        if ((word >> shift) & ENTRY_MASK != 0) revert DuplicateSubmission(msg.sender);
+        // state: the round is open to this sender
+        Task storage t = _known(taskId);
         Round storage r = _rounds[taskId][round];
-        uint256 deadline = uint256(r.openedAt) + t.window;
+        RoundStatus status = _status(t, r, round);
+        if (status == RoundStatus.NotOpened || status == RoundStatus.Finalized) {
+            revert RoundNotOpen(taskId, round, t.currentRound);
+        }
+        uint256 index = _index(taskId, msg.sender);
+        mapping(uint256 => uint256) storage entries = _entries[taskId][round];
+        if (entries.get(index) != 0) revert DuplicateSubmission(msg.sender);
         // Every participant in also closes the window, but then this sender is a duplicate.
-        if (block.timestamp >= deadline) revert LateSubmission(deadline, block.timestamp);
+        if (status != RoundStatus.Open) revert LateSubmission(_deadline(t, r), block.timestamp);
+        // arguments
         if (count < t.minCount) revert BelowThreshold(count, t.minCount);
         if (count > t.numSamples) revert CountAboveSamples(count, t.numSamples);
         if (commitment >= R) revert InvalidProof();
+        // proof
         uint256 tag = bindingTag(taskId, round, msg.sender);
-        if (!_verify(verifier, proof, commitment, count, tag)) revert InvalidProof();
-
-        entries[index / ENTRIES_PER_WORD] = word | ((uint256(count) + 1) << shift);
+        if (!_verify(t.verifier, proof, commitment, count, tag)) revert InvalidProof();
+        // write
+        entries.record(index, count);
         _commitments[taskId][round][msg.sender] = commitment;
-
         address leader = r.leader;
         uint32 best = r.bestCount;
         if (
@@ -324,7 +177,7 @@ contract ZKPoT {
         }
         uint16 submitted = r.submitted + 1;
         r.submitted = submitted;
-
+        // emit
         emit Submitted(taskId, round, msg.sender, commitment, count, modelCid);
         if (submitted == t.participantCount) emit RoundClosed(taskId, round, leader, best);
     }
@@ -336,25 +189,20 @@ contract ZKPoT {
     function handOver(uint256 taskId, uint32 round, address leader, bytes calldata sealedKey)
         external
     {
+        // state: the round is closed, this sender submitted, a leader holds the turn
         Task storage t = _known(taskId);
-        uint32 current = t.currentRound;
-        if (round != current || current >= t.rounds) revert RoundNotOpen(taskId, round, current);
         Round storage r = _rounds[taskId][round];
-        uint256 deadline = uint256(r.openedAt) + t.window;
-        if (block.timestamp < deadline && r.submitted < t.participantCount) {
-            revert RoundStillOpen(deadline, block.timestamp);
-        }
-        uint256 index = _member[taskId][msg.sender];
-        if (index == 0) revert NotRegistered(msg.sender);
-        index -= 1;
-        uint256 word = _entries[taskId][round][index / ENTRIES_PER_WORD];
-        if ((word >> ((index % ENTRIES_PER_WORD) * ENTRY_BITS)) & ENTRY_MASK == 0) {
-            revert NoValidSubmission(msg.sender);
-        }
+        RoundStatus status = _status(t, r, round);
+        if (status == RoundStatus.Open) revert RoundStillOpen(_deadline(t, r), block.timestamp);
+        if (status != RoundStatus.Closed) revert RoundNotOpen(taskId, round, t.currentRound);
+        uint256 index = _index(taskId, msg.sender);
+        if (_entries[taskId][round].get(index) == 0) revert NoValidSubmission(msg.sender);
+        // arguments
         if (sealedKey.length != SEALED_KEY_BYTES) revert BadSealedKey(sealedKey.length);
         (address holder,) = _leaderAt(taskId, round, r, _turn(t, r));
         if (holder == address(0)) revert NoLeaderLeft(taskId, round);
         if (leader != holder) revert NotLeader(leader, holder);
+        // emit
         emit HandedOver(taskId, round, msg.sender, leader, sealedKey);
     }
 
@@ -420,20 +268,23 @@ contract ZKPoT {
         address[] calldata accepted,
         uint256[8] calldata globalProof
     ) external returns (bytes32 newHash) {
-        Task storage t = _closedRound(taskId, round);
-        Round storage r = _rounds[taskId][round];
+        // state: the round is closed and this sender leads the turn
+        (Task storage t, Round storage r) = _closedRound(taskId, round);
         (address leader, uint32 leaderCount) = _leaderAt(taskId, round, r, _turn(t, r));
         if (leader == address(0)) revert NoLeaderLeft(taskId, round);
         if (msg.sender != leader) revert NotLeader(msg.sender, leader);
+        // arguments
         bytes32 expected = _head(taskId, round);
         if (parentHash != expected) revert BadParent(parentHash, expected);
         if (globalCommitment >= R) revert InvalidCommitment(globalCommitment);
         if (globalCount < t.minCount) revert GlobalBelowThreshold(globalCount, t.minCount);
         if (globalCount > t.numSamples) revert CountAboveSamples(globalCount, t.numSamples);
+        // proof
         uint256 tag = globalTag(taskId, round, leader);
         if (!_verify(t.verifier, globalProof, globalCommitment, globalCount, tag)) {
             revert InvalidGlobalProof();
         }
+        // write (checking the accepted list as it marks it) and emit
         _accept(taskId, round, accepted);
         newHash = _append(
             taskId,
@@ -452,10 +303,11 @@ contract ZKPoT {
     ///         submitted, or every submitter's turn passed without a valid block. The
     ///         previous global model (and its proven count) carries over. Anyone may call.
     function skipRound(uint256 taskId, uint32 round) external returns (bytes32 newHash) {
-        Task storage t = _closedRound(taskId, round);
-        Round storage r = _rounds[taskId][round];
+        // state: the round is closed and no leader is left
+        (Task storage t, Round storage r) = _closedRound(taskId, round);
         (address leader,) = _leaderAt(taskId, round, r, _turn(t, r));
         if (leader != address(0)) revert RoundHasLeader(taskId, round, leader);
+        // write and emit
         uint256 commitment = t.initialCommitment;
         uint32 count = 0;
         string memory cid = t.initialCid;
@@ -478,18 +330,18 @@ contract ZKPoT {
         );
     }
 
-    /// @dev The task, if `round` is its current round and the round's window has closed.
-    function _closedRound(uint256 taskId, uint32 round) private view returns (Task storage t) {
-        t = _tasks[taskId];
-        if (t.verifier == address(0)) revert UnknownTask(taskId);
-        uint32 current = t.currentRound;
-        if (round < current) revert BlockAlreadyProposed(taskId, round);
-        if (round != current || current >= t.rounds) revert RoundNotOpen(taskId, round, current);
-        Round storage r = _rounds[taskId][round];
-        uint256 deadline = uint256(r.openedAt) + t.window;
-        if (block.timestamp < deadline && r.submitted < t.participantCount) {
-            revert RoundStillOpen(deadline, block.timestamp);
-        }
+    /// @dev The task and round, if `round` is the task's current round and it has closed.
+    function _closedRound(uint256 taskId, uint32 round)
+        private
+        view
+        returns (Task storage t, Round storage r)
+    {
+        t = _known(taskId);
+        r = _rounds[taskId][round];
+        RoundStatus status = _status(t, r, round);
+        if (status == RoundStatus.Finalized) revert BlockAlreadyProposed(taskId, round);
+        if (status == RoundStatus.NotOpened) revert RoundNotOpen(taskId, round, t.currentRound);
+        if (status == RoundStatus.Open) revert RoundStillOpen(_deadline(t, r), block.timestamp);
     }
 
     /// @dev Writes the block, emits it and opens the next round (or finishes the task).
@@ -545,7 +397,7 @@ contract ZKPoT {
 
     /// @dev The leader turn of a closed round (see the contract's notes).
     function _turn(Task storage t, Round storage r) private view returns (uint256) {
-        uint256 deadline = uint256(r.openedAt) + t.window;
+        uint256 deadline = _deadline(t, r);
         if (block.timestamp < deadline + t.window) return 0;
         return (block.timestamp - deadline) / t.window;
     }
@@ -570,11 +422,9 @@ contract ZKPoT {
             uint32 nextCount = 0;
             uint256 nextRank = 0;
             for (uint256 i = 0; i < members.length; ++i) {
-                uint256 entry =
-                    (entries[i / ENTRIES_PER_WORD] >> ((i % ENTRIES_PER_WORD) * ENTRY_BITS))
-                    & ENTRY_MASK;
+                uint256 entry = entries.get(i);
                 if (entry == 0) continue;
-                uint32 c = uint32((entry & COUNT_MASK) - 1);
+                uint32 c = SubmissionEntries.count(entry);
                 if (c > count) continue;
                 address a = members[i];
                 uint256 ar = _rank(round, a);
@@ -601,32 +451,29 @@ contract ZKPoT {
             if (a <= previous) revert AcceptedNotSorted(i);
             previous = a;
             uint256 index = member[a];
-            if (index == 0) revert NoValidSubmission(a);
-            index -= 1;
-            uint256 w = index / ENTRIES_PER_WORD;
-            uint256 shift = (index % ENTRIES_PER_WORD) * ENTRY_BITS;
-            uint256 word = entries[w];
-            if ((word >> shift) & ENTRY_MASK == 0) revert NoValidSubmission(a);
-            entries[w] = word | (ACCEPTED_BIT << shift);
+            if (index == 0 || !entries.accept(index - 1)) revert NoValidSubmission(a);
         }
     }
 
-    /// @dev Opens a round and pre-writes its submission words (see ENTRIES_PER_WORD).
+    /// @dev Opens a round and pre-writes its submission words (see SubmissionEntries).
     function _openRound(uint256 taskId, uint32 round, uint32 window, uint256 participantCount)
         private
     {
         _rounds[taskId][round].openedAt = uint40(block.timestamp);
-        mapping(uint256 => uint256) storage entries = _entries[taskId][round];
-        uint256 words = (participantCount + ENTRIES_PER_WORD - 1) / ENTRIES_PER_WORD;
-        for (uint256 w = 0; w < words; ++w) {
-            entries[w] = MARKER;
-        }
+        _entries[taskId][round].open(participantCount);
         emit RoundOpened(taskId, round, block.timestamp + window);
     }
 
     /// @dev Hash of the block preceding `round` (the genesis hash for round 0).
     function _head(uint256 taskId, uint32 round) private view returns (bytes32) {
         return round == 0 ? _tasks[taskId].genesisHash : _blocks[taskId][round - 1].blockHash;
+    }
+
+    /// @dev Registration index of `account` in the task (reverts NotRegistered).
+    function _index(uint256 taskId, address account) private view returns (uint256) {
+        uint256 index = _member[taskId][account];
+        if (index == 0) revert NotRegistered(account);
+        return index - 1;
     }
 
     // ------------------------------------------------------------------ views
@@ -669,29 +516,22 @@ contract ZKPoT {
     function roundState(uint256 taskId, uint32 round) external view returns (RoundView memory v) {
         Task storage t = _known(taskId);
         Round storage r = _rounds[taskId][round];
+        v.status = _status(t, r, round);
         v.submitted = r.submitted;
         v.leader = r.leader;
         v.bestCount = r.bestCount;
         v.blockHash = _blocks[taskId][round].blockHash;
-        if (round < t.currentRound) {
-            v.status = RoundStatus.Finalized;
+        if (v.status == RoundStatus.NotOpened) return v;
+        if (v.status == RoundStatus.Finalized) {
             v.leader = _blocks[taskId][round].leader;
             v.bestCount = _blocks[taskId][round].leaderCount;
-        } else if (round > t.currentRound || round >= t.rounds) {
-            return v; // NotOpened
-        } else if (
-            block.timestamp >= uint256(r.openedAt) + t.window
-                || r.submitted == t.participantCount
-        ) {
-            v.status = RoundStatus.Closed;
+        } else if (v.status == RoundStatus.Closed) {
             v.turn = _turn(t, r);
             (v.leader, v.bestCount) = _leaderAt(taskId, round, r, v.turn);
             v.turnEnds = uint256(r.openedAt) + t.window * (v.turn + 2);
-        } else {
-            v.status = RoundStatus.Open;
         }
         v.openedAt = r.openedAt;
-        v.deadline = uint256(r.openedAt) + t.window;
+        v.deadline = _deadline(t, r);
     }
 
     /// @notice Leader of a round: for the current round once closed, the current turn's
@@ -704,17 +544,14 @@ contract ZKPoT {
         returns (address leader, uint32 count)
     {
         Task storage t = _known(taskId);
-        uint32 current = t.currentRound;
-        if (round > current || round >= t.rounds) revert RoundNotOpen(taskId, round, current);
-        if (round < current) {
+        Round storage r = _rounds[taskId][round];
+        RoundStatus status = _status(t, r, round);
+        if (status == RoundStatus.NotOpened) revert RoundNotOpen(taskId, round, t.currentRound);
+        if (status == RoundStatus.Finalized) {
             RoundBlock storage b = _blocks[taskId][round];
             return (b.leader, b.leaderCount);
         }
-        Round storage r = _rounds[taskId][round];
-        uint256 deadline = uint256(r.openedAt) + t.window;
-        if (block.timestamp < deadline && r.submitted < t.participantCount) {
-            revert RoundStillOpen(deadline, block.timestamp);
-        }
+        if (status == RoundStatus.Open) revert RoundStillOpen(_deadline(t, r), block.timestamp);
         if (r.leader == address(0)) revert NoSubmissions(taskId, round);
         (leader, count) = _leaderAt(taskId, round, r, _turn(t, r));
         if (leader == address(0)) revert NoLeaderLeft(taskId, round);
@@ -728,13 +565,11 @@ contract ZKPoT {
     {
         uint256 index = _member[taskId][account];
         if (index == 0) return v;
-        index -= 1;
-        uint256 word = _entries[taskId][round][index / ENTRIES_PER_WORD];
-        uint256 entry = (word >> ((index % ENTRIES_PER_WORD) * ENTRY_BITS)) & ENTRY_MASK;
+        uint256 entry = _entries[taskId][round].get(index - 1);
         if (entry == 0) return v;
         v.submitted = true;
-        v.accepted = entry & ACCEPTED_BIT != 0;
-        v.count = uint32((entry & COUNT_MASK) - 1);
+        v.accepted = SubmissionEntries.accepted(entry);
+        v.count = SubmissionEntries.count(entry);
         v.commitment = _commitments[taskId][round][account];
     }
 

@@ -11,7 +11,7 @@ cases are skipped, with the reason, only when it is absent.
 the IC scalars) is known, so that it yields valid proofs for any public inputs: an honest
 test of the on-chain pairing check, independent of any circuit. py_ecc computes the points.
 
-Use from a test module with ``pytest_plugins = ("anvil",)``.
+conftest.py loads it as a plugin, so every test module can request these fixtures.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ class TinyProver:
 
     def __init__(self, seed: int) -> None:
         from zkpot import proving
-        from zkpot.learning.quantize import ModelSpec
+        from zkpot.learning.integer_model import ModelSpec
 
         self._proving = proving
         rng = np.random.default_rng(seed)
@@ -199,7 +199,7 @@ class TinyProver:
 
     def prove(self, count: int, tag: int) -> Any:
         """A ``Proven`` (proof, commitment, count, tag) of a model that gets ``count`` right."""
-        from zkpot.learning.quantize import QuantizedModel
+        from zkpot.learning.integer_model import QuantizedModel
 
         k = self.COUNTS.index(count)
         hidden, classes = self.spec.widths[1], self.spec.widths[2]

@@ -1,10 +1,7 @@
 """A throw-away, fully isolated kubo daemon for tests marked ``ipfs``.
 
-Import the fixtures into a test module::
-
-    from kubo import ipfs_bin_fixture, kubo_api_fixture  # noqa: F401
-
-and request ``kubo_api`` (the RPC API base URL) or ``ipfs_bin``.
+conftest.py loads it as a plugin: a test requests ``kubo_api`` (the RPC API base URL) or
+``ipfs_bin``.
 
 The binary is looked up in ``$ZKPOT_IPFS_BIN``, then in the project-local
 prefix that ``scripts/install_kubo.sh`` fills (``.cache/kubo/bin/ipfs``), then

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zkpot import Federation, Task
+from zkpot import Federation, Task, proving
 from zkpot.exchange import ExchangeError, ModelPackage, global_commitment, open_global
 from zkpot.learning.inference import correct_count
-from zkpot.learning.quantize import QuantizedModel
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.node.status import round_view
 from zkpot.participant import Training
 from zkpot.store import LocalStore
@@ -145,3 +145,24 @@ def test_a_round_nobody_passes_is_skipped_and_keeps_the_global_model(tmp_path):
         )
         assert view.skipped and view.leader is None and view.global_count == 0
     assert result.rounds[0].global_accuracy == result.rounds[1].global_accuracy
+
+
+def test_a_participant_whose_model_has_no_proof_sits_the_round_out(tmp_path, monkeypatch):
+    """An activation overflow stops one participant's submission, not the federation: P1's
+    model has no proof in round 0, so P1 does not submit and the others' round goes on."""
+    real_prove, calls = proving.prove, []
+
+    def prove(*args):
+        calls.append(args)
+        if len(calls) == 2:  # P1's submission in round 0
+            raise proving.ActivationOverflowError("layer 0, sample 3: out of range")
+        return real_prove(*args)
+
+    monkeypatch.setattr(proving, "prove", prove)
+    task = Task.create(dataset="digits", hidden=16, test_samples=64, threshold=0.3, rounds=1)
+    fed = Federation(task, participants=3, seed=3, store=LocalStore(tmp_path), training=TRAINING)
+    (r,) = fed.run().rounds
+    assert set(r.counts) == {"P0", "P2"} and "no proof" in r.not_submitted["P1"]
+    assert not r.refusals and r.block.accepted == tuple(
+        sorted((fed.participants[0].address, fed.participants[2].address), key=lambda a: int(a, 16))
+    )

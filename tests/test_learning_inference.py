@@ -17,7 +17,7 @@ from zkpot.learning.inference import (
     integer_forward,
     predict_int,
 )
-from zkpot.learning.quantize import ModelSpec, QuantizedModel
+from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 
 
 def _model(

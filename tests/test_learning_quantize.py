@@ -14,14 +14,12 @@ from hypothesis import strategies as st
 
 from zkpot.learning.datasets import Dataset, load_digits, public_test_set, quantize_inputs
 from zkpot.learning.inference import check_in_range, correct_count
+from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.learning.measure import measure, train_reference
 from zkpot.learning.model import MLP, train_sgd
 from zkpot.learning.quantize import (
     DEFAULT_INPUT_BITS,
     DEFAULT_SHIFTS,
-    ModelSpec,
-    QuantizationError,
-    QuantizedModel,
     choose_shifts,
     default_spec,
     quantize,

@@ -9,14 +9,13 @@ from py_ecc import optimized_bn128 as bn128
 
 from zkpot.ledger import InvalidArgument, InvalidVerifyingKey, Ledger, export_solidity_verifier
 from zkpot.ledger.build import BuildError, run_solc
-from zkpot.ledger.hashes import BASE_FIELD, SCALAR_FIELD
+from zkpot.protocol.hashes import BASE_FIELD
+from zkpot.proving import FIELD_ORDER
 
 if TYPE_CHECKING:
     from anvil import TinyProver, TrapdoorGroth16
 
-pytest_plugins = ("anvil",)
-
-INPUTS = [0x1234_5678_9ABC_DEF0 << 180, 17, SCALAR_FIELD - 5]
+INPUTS = [0x1234_5678_9ABC_DEF0 << 180, 17, FIELD_ORDER - 5]
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ def test_tampered_input_is_rejected(
     ledger: Ledger, verifier: str, proof: list[int], index: int
 ) -> None:
     inputs = list(INPUTS)
-    inputs[index] = (inputs[index] + 1) % SCALAR_FIELD
+    inputs[index] = (inputs[index] + 1) % FIELD_ORDER
     assert not ledger.verify_proof(verifier, proof, inputs)
 
 
@@ -56,7 +55,7 @@ def test_input_out_of_scalar_field_is_rejected(
 ) -> None:
     # x + r would give the same vk_x (ecMul reduces mod r): the range check must catch it.
     inputs = list(INPUTS)
-    inputs[index] += SCALAR_FIELD
+    inputs[index] += FIELD_ORDER
     assert not ledger.verify_proof(verifier, proof, inputs)
 
 
@@ -216,7 +215,7 @@ def test_exported_verifier_accepts_a_real_proof_and_rejects_tampering(
         pytest.skip(f"solc-js unavailable: {error}")
     code = contracts["ZKPoTTaskVerifier.sol"]["ZKPoTTaskVerifier"]["evm"]["bytecode"]["object"]
     address = ledger.deploy_contract(bytes.fromhex(code))
-    proven = prover.prove(7, tag=SCALAR_FIELD - 12345)
+    proven = prover.prove(7, tag=FIELD_ORDER - 12345)
     words = proven.proof.to_evm()
     inputs = [proven.commitment, proven.count, proven.tag]
     assert ledger.verify_proof(address, words, inputs)

@@ -34,21 +34,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubo import ipfs_bin_fixture, kubo_api_fixture  # noqa: F401
 
 from zkpot import Federation, Task
 from zkpot.exchange import global_commitment, open_global
 from zkpot.federation import FederationResult
 from zkpot.learning.inference import correct_count
-from zkpot.ledger import Ledger, block_hash
-from zkpot.ledger.hashes import tie_break_rank
+from zkpot.ledger import Ledger
 from zkpot.node.keys import read_key_file
 from zkpot.node.manifest import TaskManifest, TaskRef
 from zkpot.node.state import ParticipantState, Stage
 from zkpot.participant import Training
+from zkpot.protocol.hashes import block_hash, tie_break_rank
 from zkpot.store import IpfsHttpStore, LocalStore
 
-pytest_plugins = ("anvil",)
 pytestmark = [pytest.mark.anvil, pytest.mark.ipfs]
 
 SEED = 3

@@ -42,8 +42,6 @@ from zkpot.participant import Identity, Training
 from zkpot.protocol import Task
 from zkpot.store import LocalStore, generate_keypair
 
-pytest_plugins = ("anvil",)
-
 # ---------------------------------------------------------------------- key files
 
 

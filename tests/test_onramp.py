@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from zkpot.cli import app
 from zkpot.learning.datasets import load_digits
 from zkpot.learning.inference import predict_int
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP, train_sgd
-from zkpot.learning.quantize import QuantizedModel
 
 pytest_plugins = ("anvil",)
 

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from zkpot import proving
 from zkpot.learning.datasets import load_dataset, public_test_set
 from zkpot.learning.inference import ActivationOverflow, correct_count, integer_forward
+from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 from zkpot.learning.measure import train_reference
-from zkpot.learning.quantize import ModelSpec, QuantizedModel, default_spec, quantize
+from zkpot.learning.quantize import default_spec, quantize
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from kubo import init_repo, ipfs_bin_fixture, kubo_api_fixture  # noqa: F401
+from kubo import init_repo
 
 from zkpot.store import IntegrityError, InvalidCID, IpfsHttpStore, StoreUnavailable, cid_of
 from zkpot.store.errors import NotFoundError

@@ -12,17 +12,14 @@ accuracy leads the round: it aggregates the models and proposes the block.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from zkpot.federation import Federation
-    from zkpot.protocol import Task
+from typing import Any
 
 __all__ = ["Federation", "Task"]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use so that `import zkpot` stays light for the CLI and helpers.
+    # Imported on first use so that `import zkpot` stays light for the CLI and helpers (and
+    # the package, at the bottom of every layer, imports none of the layers above it).
     if name == "Federation":
         from zkpot.federation import Federation
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.learning.model import MLP
-from zkpot.learning.quantize import ModelSpec, QuantizationError, QuantizedModel, quantize
+from zkpot.learning.quantize import quantize
 from zkpot.proving import FIELD_ORDER, commit
 from zkpot.store.sealed import SealError, decrypt, encrypt, seal, unseal
 

@@ -41,6 +41,7 @@ from zkpot.participant import (
     Participant,
     Submitted,
     Training,
+    Unprovable,
 )
 from zkpot.protocol import BelowThreshold, InvalidSubmission, RoundBlock, Task
 from zkpot.store import ContentStore, LocalStore
@@ -333,10 +334,10 @@ class Federation:
                 p.train(r, p.read_global(store, cid, commitment))
                 try:
                     done = p.prove_and_submit(ledger, store, pk, task_id, r)
-                except (InvalidSubmission, LedgerError, Abstained) as exc:
+                except (InvalidSubmission, LedgerError, Abstained, Unprovable) as exc:
                     rr.not_submitted[p.name] = str(exc)
-                    if not isinstance(exc, Abstained):
-                        layer = "client" if isinstance(exc, InvalidSubmission) else "ledger"
+                    if not isinstance(exc, Abstained | Unprovable):
+                        layer = "ledger" if isinstance(exc, LedgerError) else "client"
                         rr.refusals.append(Refusal(p.name, layer, type(exc).__name__, str(exc)))
                     continue
                 rr.counts[p.name] = done.count
@@ -402,7 +403,7 @@ class Federation:
                 rr.propose_gas = gas
                 break
             except (LedgerError, BelowThreshold) as exc:
-                layer = "client" if isinstance(exc, BelowThreshold) else "ledger"
+                layer = "ledger" if isinstance(exc, LedgerError) else "client"
                 rr.refusals.append(Refusal(leader.name, layer, type(exc).__name__, str(exc)))
                 rr.passed_over.append(leader.name)
                 self._wait_until(state.turn_ends)

@@ -43,8 +43,9 @@ from zkpot.exchange import (
 )
 from zkpot.learning.dp import DPConfig, train_dp_sgd
 from zkpot.learning.fedavg import fedavg
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP, train_sgd
-from zkpot.learning.quantize import QuantizedModel, quantize
+from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger
 from zkpot.protocol import BelowThreshold, Rejection, RoundBlock, Task
 from zkpot.store import ContentStore, StoreError
@@ -98,6 +99,16 @@ class Submitted:
 
 class Abstained(Exception):
     """The participant's behaviour chose not to submit in this round (the message says why)."""
+
+
+class Unprovable(Exception):
+    """The participant's model has no proof (an activation leaves the circuit's range on
+    some test sample): it sits the round out."""
+
+
+class ProofRejected(RuntimeError):
+    """The task's verifier contract rejects a proof this participant made honestly: its
+    keys do not match the task's, so no submission of it could ever pass."""
 
 
 @dataclass(frozen=True)
@@ -268,20 +279,25 @@ class Participant:
     ) -> Submitted:
         """Quantise, commit with a fresh salt, prove, store the encrypted package, submit.
 
-        Raises :class:`Abstained` if the behaviour submits nothing, the protocol's
-        ``BelowThreshold`` if an honest client's count cannot pass, and the ledger's error
-        if the contract rejects the submission."""
+        Raises :class:`Unprovable` if the model has no proof, :class:`Abstained` if the
+        behaviour submits nothing, the protocol's ``BelowThreshold`` if an honest client's
+        count cannot pass, :class:`ProofRejected` if the task's verifier contract rejects
+        the honest proof, and the ledger's error if the contract rejects the submission."""
         qmodel = quantize(self.model, self.task.spec, self.task.test_x)
         salt = proving.new_salt()
         tag = ledger.binding_tag(task_id, round, self.address)
         t = time.perf_counter()
-        proven = proving.prove(pk, qmodel, salt, tag)
+        try:
+            proven = proving.prove(pk, qmodel, salt, tag)
+        except proving.ActivationOverflowError as exc:
+            raise Unprovable(f"the model has no proof: {exc}") from exc
         prove_s = time.perf_counter() - t
         if self.behaviour.checks_threshold and proven.count < self.task.min_count:
             # An honest client does not pay for a transaction the ledger would reject.
-            raise BelowThreshold(
-                f"proven count {proven.count} is below the threshold {self.task.min_count}"
-            )
+            raise BelowThreshold(proven.count, self.task.min_count)
+        inputs = [proven.commitment, proven.count, tag]
+        if not ledger.verify_proof(ledger.task(task_id).verifier, proven.proof.to_evm(), inputs):
+            raise ProofRejected("the task's verifier contract rejects this participant's proof")
         handed = self.behaviour.handed_model(self, round)
         packaged = (
             qmodel if handed is self.model else quantize(handed, self.task.spec, self.task.test_x)
@@ -383,10 +399,8 @@ class Participant:
         tag = ledger.global_tag(task_id, round, self.address)
         proven = proving.prove(pk, package.model, package.salt, tag)
         if self.behaviour.checks_threshold and proven.count < self.task.min_count:
-            raise BelowThreshold(
-                f"the global model proves {proven.count}, below the threshold "
-                f"{self.task.min_count}: no block this turn"
-            )
+            # An honest leader's aggregate that cannot pass: no block this turn.
+            raise BelowThreshold(proven.count, self.task.min_count)
         cid = store.put(seal_global(package, registry))
         head = ledger.head(task_id)
         me = ledger.round_state(task_id, round)

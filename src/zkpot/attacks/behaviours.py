@@ -48,7 +48,6 @@ from zkpot.learning.fedavg import fedavg
 from zkpot.learning.model import MLP
 from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger
-from zkpot.ledger.hashes import BASE_FIELD
 from zkpot.participant import (
     COMMITMENT_MISMATCH,
     Behaviour,
@@ -58,6 +57,7 @@ from zkpot.participant import (
     SubmissionContext,
 )
 from zkpot.protocol import Rejection
+from zkpot.protocol.hashes import BASE_FIELD
 from zkpot.store import ContentStore
 
 __all__ = [

@@ -32,8 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zkpot.attacks.privacy import PrivacyConfig, _Setup
+from zkpot.learning.integer_model import input_scale
 from zkpot.learning.model import MLP
-from zkpot.learning.quantize import input_scale
 
 __all__ = [
     "InversionResult",

@@ -51,9 +51,10 @@ from zkpot.learning.datasets import Dataset, load_dataset
 from zkpot.learning.dp import DPConfig, dp_epsilon, dp_steps, noise_for_epsilon, sample_rate
 from zkpot.learning.fedavg import fedavg
 from zkpot.learning.inference import correct_count
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP, train_sgd
 from zkpot.learning.partition import iid
-from zkpot.learning.quantize import QuantizedModel, quantize
+from zkpot.learning.quantize import quantize
 from zkpot.participant import Identity, Participant, Training
 from zkpot.protocol import Task
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zkpot import proving
-from zkpot.learning.quantize import ModelSpec, QuantizedModel
+from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 
 
 def _high_water_mb() -> float:

@@ -18,13 +18,15 @@ so the int64 arithmetic is exact.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-if TYPE_CHECKING:
-    from zkpot.learning.quantize import ModelSpec, QuantizedModel
+from zkpot.learning.integer_model import (
+    INT64_SAFE_BOUND,
+    ModelSpec,
+    QuantizedModel,
+    rounding_offset,
+)
 
 __all__ = [
     "ActivationOverflow",
@@ -38,9 +40,6 @@ __all__ = [
 ]
 
 IntArray = NDArray[np.int64]
-
-#: Bound on the magnitude of every intermediate value, enforced by ``ModelSpec``.
-INT64_SAFE_BOUND = 2**62
 
 
 class ActivationOverflow(ValueError):
@@ -61,11 +60,6 @@ class ActivationOverflow(ValueError):
             f"activation overflow in hidden layer {layer}, sample {sample}, neuron {neuron}: "
             f"u = {value} is outside [-{bound}, {bound})"
         )
-
-
-def rounding_offset(shift: int) -> int:
-    """``2^(shift - 1)`` for ``shift >= 1``, else 0: adding it makes the shift round half up."""
-    return 1 << (shift - 1) if shift >= 1 else 0
 
 
 def requantize(z: IntArray, shift: int, act_bits: int, layer: int = 0) -> IntArray:

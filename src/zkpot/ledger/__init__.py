@@ -3,39 +3,20 @@
 ``contracts/ZKPoT.sol`` runs the consensus (task registry, on-chain Groth16 verification
 of each round's submissions, leader election, the chain of round blocks);
 ``contracts/Groth16Verifier.sol`` verifies one task circuit's proofs. :class:`Ledger`
-drives both over an in-process chain or any JSON-RPC node.
+drives both over an in-process chain or any JSON-RPC node. A rule of the round broken on
+chain raises the protocol's exception for it (:mod:`zkpot.protocol.errors`); the hashes
+the contract computes are recomputed in :mod:`zkpot.protocol.hashes`.
 """
 
 from zkpot.ledger.errors import (
     CONTRACT_ERRORS,
-    AcceptedNotSorted,
-    BadParent,
-    BelowThreshold,
-    BlockAlreadyProposed,
     ContractError,
-    CountAboveSamples,
-    DuplicateSubmission,
-    GlobalBelowThreshold,
     InvalidArgument,
-    InvalidCommitment,
-    InvalidGlobalProof,
-    InvalidProof,
     InvalidTaskParams,
     InvalidVerifyingKey,
-    LateSubmission,
     LedgerError,
-    NoLeaderLeft,
-    NoSubmissions,
-    NotLeader,
-    NotRegistered,
-    NoValidSubmission,
-    RoundHasLeader,
-    RoundNotOpen,
-    RoundStillOpen,
     TransactionReverted,
-    UnknownTask,
 )
-from zkpot.ledger.hashes import SCALAR_FIELD, binding_tag, block_hash, genesis_hash
 from zkpot.ledger.ledger import BlockProposal, Ledger
 from zkpot.ledger.model import (
     Event,
@@ -45,7 +26,7 @@ from zkpot.ledger.model import (
     RoundBlock,
     RoundState,
     RoundStatus,
-    Submission,
+    SubmissionView,
     Task,
     TaskParams,
     TxResult,
@@ -54,48 +35,24 @@ from zkpot.ledger.verifier import export_solidity_verifier
 
 __all__ = [
     "CONTRACT_ERRORS",
-    "SCALAR_FIELD",
-    "AcceptedNotSorted",
-    "BadParent",
-    "BelowThreshold",
-    "BlockAlreadyProposed",
     "BlockProposal",
     "ContractError",
-    "CountAboveSamples",
-    "DuplicateSubmission",
     "Event",
-    "GlobalBelowThreshold",
     "Head",
     "InvalidArgument",
-    "InvalidCommitment",
-    "InvalidGlobalProof",
-    "InvalidProof",
     "InvalidTaskParams",
     "InvalidVerifyingKey",
-    "LateSubmission",
     "Leader",
     "Ledger",
     "LedgerError",
-    "NoLeaderLeft",
-    "NoSubmissions",
-    "NoValidSubmission",
-    "NotLeader",
-    "NotRegistered",
     "Participant",
     "RoundBlock",
-    "RoundHasLeader",
-    "RoundNotOpen",
     "RoundState",
     "RoundStatus",
-    "RoundStillOpen",
-    "Submission",
+    "SubmissionView",
     "Task",
     "TaskParams",
     "TransactionReverted",
     "TxResult",
-    "UnknownTask",
-    "binding_tag",
-    "block_hash",
     "export_solidity_verifier",
-    "genesis_hash",
 ]

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
-from zkpot.ledger.hashes import SCALAR_FIELD, sort_addresses
 from zkpot.ledger.ledger import Ledger
 from zkpot.ledger.model import Participant, TaskParams
+from zkpot.protocol.hashes import sort_addresses
+from zkpot.proving import FIELD_ORDER as SCALAR_FIELD
 
 #: EIP-170 limit on deployed bytecode.
 EIP170_LIMIT = 24_576
@@ -126,7 +127,7 @@ class _TinyProver:
 
     def __init__(self, seed: int) -> None:
         from zkpot import proving
-        from zkpot.learning.quantize import ModelSpec, QuantizedModel
+        from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 
         rng = np.random.default_rng(seed)
         spec = ModelSpec(widths=(16, 2, 2), shifts=(4,))

@@ -7,13 +7,15 @@ Run from a source checkout after ``npm ci``::
 
 The compiler is the ``solc`` npm package (pinned exactly in package.json) driven through
 its standard-JSON interface by node. Users of the package need neither: the artefacts
-(ABI, creation and runtime bytecode, source) are part of the package.
+(ABI, creation and runtime bytecode, the source and the sources it imports) are part of
+the package.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,9 @@ CONTRACTS: dict[str, tuple[str, ...]] = {
     "Groth16Verifier.sol": ("Groth16Verifier",),
     "ZKPoT.sol": ("ZKPoT",),
 }
+
+#: ``import {...} from "./X.sol";``: the files under ``contracts/`` a source imports.
+_IMPORT = re.compile(r'^import \{[^}]*\} from "\./([A-Za-z0-9_]+\.sol)";$', re.MULTILINE)
 
 #: Compiler settings; part of every artefact so that a rebuild is reproducible.
 SETTINGS: dict[str, Any] = {
@@ -99,10 +104,26 @@ def run_solc(sources: dict[str, str], root: Path = ROOT) -> tuple[str, dict[str,
     return result["version"], output["contracts"]
 
 
+def imported_sources(text: str, root: Path = ROOT) -> dict[str, str]:
+    """The sources a contract file imports from ``contracts/``, transitively, by path."""
+    found: dict[str, str] = {}
+    pending = _IMPORT.findall(text)
+    while pending:
+        name = pending.pop()
+        path = f"contracts/{name}"
+        if path not in found:
+            found[path] = (root / path).read_text()
+            pending.extend(_IMPORT.findall(found[path]))
+    return dict(sorted(found.items()))
+
+
 def compile_contracts(root: Path = ROOT) -> dict[str, str]:
     """Compile ``contracts/`` and return the artefact files' text, by file name."""
     sources = {f"contracts/{name}": (root / "contracts" / name).read_text() for name in CONTRACTS}
-    version, contracts = run_solc(sources, root)
+    imports = {path: imported_sources(text, root) for path, text in sources.items()}
+    version, contracts = run_solc(
+        {**sources, **{p: t for found in imports.values() for p, t in found.items()}}, root
+    )
     files: dict[str, str] = {}
     for file_name, names in CONTRACTS.items():
         source_name = f"contracts/{file_name}"
@@ -117,6 +138,7 @@ def compile_contracts(root: Path = ROOT) -> dict[str, str]:
                 "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
                 "source": sources[source_name],
+                "imports": imports[source_name],
             }
             files[f"{name}.json"] = json.dumps(artefact, indent=2) + "\n"
     return files

@@ -23,7 +23,6 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import RPCEndpoint
 
-from zkpot.ledger import hashes
 from zkpot.ledger.artifacts import abi_signature, load_artifact
 from zkpot.ledger.errors import (
     InvalidArgument,
@@ -40,7 +39,7 @@ from zkpot.ledger.model import (
     RoundBlock,
     RoundState,
     RoundStatus,
-    Submission,
+    SubmissionView,
     Task,
     TaskParams,
     TxResult,
@@ -50,6 +49,7 @@ from zkpot.ledger.model import (
     words,
 )
 from zkpot.ledger.verifier import PROOF_WORDS, VK_WORDS
+from zkpot.protocol import hashes
 
 #: Gas limits. Unused gas is not charged; the limits only need to cover the worst case.
 DEPLOY_GAS = 5_000_000
@@ -467,14 +467,14 @@ class Ledger:
         )
         return Leader(leader, count)
 
-    def submission(self, task_id: int, round: int, address: str) -> Submission | None:
+    def submission(self, task_id: int, round: int, address: str) -> SubmissionView | None:
         """A participant's valid submission in a round, or None."""
         submitted, accepted, count, commitment = self._view(
             self.contract.functions.submission(
                 task_id, uint("round", round, UINT32_MAX), checksum(address, "address")
             )
         )
-        return Submission(commitment, count, accepted) if submitted else None
+        return SubmissionView(commitment, count, accepted) if submitted else None
 
     def round_block(self, task_id: int, round: int) -> RoundBlock | None:
         """The block of a round, or None until it is appended."""

@@ -10,7 +10,7 @@ from typing import Any
 from eth_utils import is_address, to_checksum_address
 
 from zkpot.ledger.errors import InvalidArgument
-from zkpot.ledger.hashes import SCALAR_FIELD
+from zkpot.proving import FIELD_ORDER
 
 UINT32_MAX = 2**32 - 1
 UINT16_MAX = 2**16 - 1
@@ -143,8 +143,8 @@ class RoundState:
 
 
 @dataclass(frozen=True)
-class Submission:
-    """A participant's valid submission in a round."""
+class SubmissionView:
+    """A participant's valid submission in a round (``ZKPoT.SubmissionView``)."""
 
     commitment: int
     count: int
@@ -223,7 +223,7 @@ def uint(name: str, value: int, maximum: int, *, minimum: int = 0) -> int:
 
 def field_element(name: str, value: int) -> int:
     """An element of the BN254 scalar field, or InvalidArgument."""
-    return uint(name, value, SCALAR_FIELD - 1)
+    return uint(name, value, FIELD_ORDER - 1)
 
 
 def words(name: str, values: Sequence[int], count: int, bound: int) -> list[int]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zkpot.ledger.artifacts import load_artifact
-from zkpot.ledger.hashes import BASE_FIELD
 from zkpot.ledger.model import words
+from zkpot.protocol.hashes import BASE_FIELD
 
 #: Number of verifying-key words (see ``Groth16Verifier`` constructor).
 VK_WORDS = 22

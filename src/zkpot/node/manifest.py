@@ -37,8 +37,8 @@ from numpy.typing import NDArray
 
 from zkpot import proving
 from zkpot.exchange import global_commitment, initial_global, seal_global
+from zkpot.learning.integer_model import ModelSpec
 from zkpot.learning.model import MLP
-from zkpot.learning.quantize import ModelSpec
 from zkpot.ledger import Ledger, TaskParams
 from zkpot.ledger import Task as ChainTask
 from zkpot.ledger.model import Participant as Registration

@@ -56,14 +56,22 @@ from zkpot.exchange import ModelPackage, params_from_bytes, params_to_bytes, sea
 from zkpot.learning.datasets import load_dataset
 from zkpot.learning.partition import dirichlet, iid
 from zkpot.learning.quantize import quantize
-from zkpot.ledger import Ledger, RoundStatus
-from zkpot.ledger import errors as chain_errors
+from zkpot.ledger import Ledger, LedgerError, RoundStatus
 from zkpot.ledger.model import RoundBlock as LedgerRoundBlock
 from zkpot.node.manifest import LoadedTask
 from zkpot.node.state import ParticipantState, RoundRecord, Stage
 from zkpot.node.status import RoundView, round_view
 from zkpot.participant import DEFAULT_TRAINING, Identity, Participant, Submitted, Training
-from zkpot.protocol import BelowThreshold
+from zkpot.protocol import (
+    BelowThreshold,
+    BlockAlreadyProposed,
+    DuplicateSubmission,
+    LateSubmission,
+    NoLeaderLeft,
+    NotLeader,
+    RoundHasLeader,
+    RoundNotOpen,
+)
 from zkpot.store import ContentStore
 
 #: emit(event): receives each progress event (a JSON-serialisable dict).
@@ -326,12 +334,12 @@ class ParticipantNode:
                 record.model_cid,
                 proving.Proof.from_bytes(record.proof).to_evm(),
             )
-        except chain_errors.DuplicateSubmission:
+        except DuplicateSubmission:
             # An earlier run's transaction was mined in the meantime.
             if not retry:
                 raise
             return self._submit(r, record, retry=False)
-        except (chain_errors.LateSubmission, chain_errors.RoundNotOpen) as exc:
+        except (LateSubmission, RoundNotOpen) as exc:
             return self._skip(r, f"the ledger refused the submission: {exc!r}")
         self._event("submitted", r, count=record.count, gas=tx.gas_used)
         return self.state.advance(r, Stage.SUBMITTED, submit_gas=tx.gas_used)
@@ -390,7 +398,7 @@ class ParticipantNode:
             try:
                 self.ledger.skip_round(self.participant.identity.account, self.task_id, r)
                 self._event("skipped_round", r)
-            except (chain_errors.BlockAlreadyProposed, chain_errors.RoundHasLeader):
+            except (BlockAlreadyProposed, RoundHasLeader):
                 pass  # another node was first
             return self.ledger.round_block(self.task_id, r)
         return None
@@ -412,7 +420,7 @@ class ParticipantNode:
             gas = self.participant.hand_over(
                 self.ledger, self.task_id, r, leader, self.registry[leader]
             )
-        except (chain_errors.RoundNotOpen, chain_errors.NotLeader, chain_errors.NoLeaderLeft):
+        except (RoundNotOpen, NotLeader, NoLeaderLeft):
             # The leader proposed without this node's model (its wait ran out), or its turn
             # passed meanwhile: the loop hands over to the next one.
             self._event("hand_over_too_late", r, leader=leader)
@@ -438,11 +446,11 @@ class ParticipantNode:
                 self.registry,
                 self.order,
             )
-        except chain_errors.BlockAlreadyProposed:
+        except BlockAlreadyProposed:
             # An earlier run's proposal was mined in the meantime.
             self.state.advance(r, Stage.PROPOSED, leader=self.address)
             return True
-        except (BelowThreshold, chain_errors.LedgerError) as exc:
+        except (BelowThreshold, LedgerError) as exc:
             self._event("no_block", r, reason=str(exc))
             return False
         self.state.advance(

@@ -32,7 +32,7 @@ import numpy as np
 
 from zkpot import proving
 from zkpot.learning.datasets import test_set_hash
-from zkpot.learning.quantize import ModelSpec, QuantizationError, QuantizedModel
+from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.protocol import Task
 
 __all__ = [

@@ -80,7 +80,8 @@ def import_model(
 
     A scikit-learn pickle runs code when loaded: import only pickles you trust."""
     from zkpot.learning.inference import predict_int
-    from zkpot.learning.quantize import QuantizationError, input_scale, quantize
+    from zkpot.learning.integer_model import QuantizationError, input_scale
+    from zkpot.learning.quantize import quantize
     from zkpot.onramp.importers import ModelImportError, load_float_model
 
     spec_task = _read_task(task).task

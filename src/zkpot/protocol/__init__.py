@@ -1,46 +1,118 @@
-"""The ZKPoT protocol as a specification: its nouns and rules, pure data and functions.
+"""The ZKPoT protocol as an executable specification: its nouns and rules, pure data and
+functions, with no I/O.
 
-- :class:`Task`: what a publisher announces: data set, model spec, public test set,
-  threshold, rounds and submission window.
-- :class:`Submission`: the ZKPoT transaction: a proven count for a committed model.
-- :class:`RoundBlock`: the ZKPoT block: the round's leader, its proven accuracy, the
-  global model, and the accepted and rejected submissions.
-- :func:`validate_submission` and :func:`select_leader`: the consensus rule.
+- :mod:`~zkpot.protocol.task`: :class:`Task`, what a publisher announces.
+- :mod:`~zkpot.protocol.submission`: the transactions of a round (:class:`Submission`,
+  the ZKPoT transaction; :class:`HandOver`, :class:`Proposal`, :class:`Skip`).
+- :mod:`~zkpot.protocol.block`: :class:`RoundBlock`, what a round decided.
+- :mod:`~zkpot.protocol.chain`: :class:`Chain`, one task's state on the ledger.
+- :mod:`~zkpot.protocol.round`: :func:`state_transition` and the rules it applies.
+- :mod:`~zkpot.protocol.errors`: one exception type per kind of invalidity.
+- :mod:`~zkpot.protocol.hashes`: the contract's hashes, recomputed.
+- :mod:`~zkpot.protocol.types`: ``Address``, ``Hash32``, ``FieldElement``, ``Cid``.
 
-Nothing here performs I/O; the ledger, store and participants apply these rules.
+The ledger contract enforces the same rules on chain, and a stateful test holds it to them.
 """
 
 from zkpot.protocol.block import Rejection, RoundBlock
-from zkpot.protocol.rules import (
+from zkpot.protocol.chain import Chain, Entry, Registration, Round, open_task
+from zkpot.protocol.errors import (
+    AcceptedNotSorted,
+    BadParent,
+    BadSealedKey,
     BelowThreshold,
+    BlockAlreadyProposed,
+    CountAboveSamples,
     DuplicateSubmission,
+    GlobalBelowThreshold,
+    InvalidBlock,
+    InvalidCommitment,
+    InvalidGlobalProof,
+    InvalidHandOver,
     InvalidProof,
     InvalidSubmission,
+    InvalidTransaction,
     LateSubmission,
-    UnknownSubmitter,
-    WrongRound,
-    WrongTask,
-    select_leader,
-    tie_break_rank,
-    validate_submission,
+    NoLeaderLeft,
+    NoSubmissions,
+    NotLeader,
+    NotRegistered,
+    NoValidSubmission,
+    RoundHasLeader,
+    RoundNotOpen,
+    RoundStillOpen,
+    UnknownTask,
 )
-from zkpot.protocol.submission import Submission
+from zkpot.protocol.round import (
+    Verifier,
+    apply_block,
+    apply_hand_over,
+    apply_submission,
+    is_closed,
+    leader_at,
+    ranking,
+    skip_round,
+    state_transition,
+    turn_at,
+    turn_ends,
+)
+from zkpot.protocol.submission import HandOver, Proposal, Skip, Submission, Transaction
 from zkpot.protocol.task import Task
+from zkpot.protocol.types import Address, Cid, FieldElement, Hash32, Timestamp
 
 __all__ = [
+    "AcceptedNotSorted",
+    "Address",
+    "BadParent",
+    "BadSealedKey",
     "BelowThreshold",
+    "BlockAlreadyProposed",
+    "Chain",
+    "Cid",
+    "CountAboveSamples",
     "DuplicateSubmission",
+    "Entry",
+    "FieldElement",
+    "GlobalBelowThreshold",
+    "HandOver",
+    "Hash32",
+    "InvalidBlock",
+    "InvalidCommitment",
+    "InvalidGlobalProof",
+    "InvalidHandOver",
     "InvalidProof",
     "InvalidSubmission",
+    "InvalidTransaction",
     "LateSubmission",
+    "NoLeaderLeft",
+    "NoSubmissions",
+    "NoValidSubmission",
+    "NotLeader",
+    "NotRegistered",
+    "Proposal",
+    "Registration",
     "Rejection",
+    "Round",
     "RoundBlock",
+    "RoundHasLeader",
+    "RoundNotOpen",
+    "RoundStillOpen",
+    "Skip",
     "Submission",
     "Task",
-    "UnknownSubmitter",
-    "WrongRound",
-    "WrongTask",
-    "select_leader",
-    "tie_break_rank",
-    "validate_submission",
+    "Timestamp",
+    "Transaction",
+    "UnknownTask",
+    "Verifier",
+    "apply_block",
+    "apply_hand_over",
+    "apply_submission",
+    "is_closed",
+    "leader_at",
+    "open_task",
+    "ranking",
+    "skip_round",
+    "state_transition",
+    "turn_at",
+    "turn_ends",
 ]

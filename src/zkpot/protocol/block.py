@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from zkpot.ledger.hashes import block_hash
+from zkpot.protocol.hashes import block_hash
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,70 @@
-"""The ZKPoT transaction: a participant's proven claim for one round.
+"""The transactions of a round: what participants send to the ledger.
 
+:class:`Submission` is the ZKPoT transaction proper: a proven count for a committed model.
 It carries no weights and no gradients: only a hiding commitment to the model, the count
-the proof establishes, the proof, and the content address of the encrypted model.
+the proof establishes, the proof, and the content address of the encrypted model. After
+the window, submitters hand their package keys over (:class:`HandOver`), the leader of the
+turn proposes the block (:class:`Proposal`), or anyone skips a round left without a leader
+(:class:`Skip`). Values are as sent: the rules (:mod:`zkpot.protocol.round`) judge them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zkpot.proving import FIELD_ORDER
+from zkpot.protocol.types import Address, Cid, FieldElement, Hash32
 
-PROOF_BYTES = 128
+#: Words of a Groth16 proof as the EVM verifier takes it (A, B, C on BN254).
+PROOF_WORDS = 8
 
 
 @dataclass(frozen=True)
 class Submission:
-    """What ``submit`` puts on the ledger for (task, round, submitter)."""
+    """``submit(task, round, commitment, count, modelCid, proof)`` from ``sender``."""
 
+    sender: Address
     task_id: int
     round: int
-    submitter: str
-    commitment: int
+    commitment: FieldElement
     count: int
-    proof: bytes
-    model_cid: str
+    model_cid: Cid
+    proof: tuple[int, ...]
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.commitment < FIELD_ORDER:
-            raise ValueError("the commitment is not a BN254 scalar")
-        if self.count < 0 or self.round < 0 or self.task_id < 1:
-            raise ValueError("task id, round and count are non-negative (task ids from 1)")
-        if len(self.proof) != PROOF_BYTES:
-            raise ValueError(f"a proof is {PROOF_BYTES} bytes, got {len(self.proof)}")
-        if not self.model_cid:
-            raise ValueError("a submission names its encrypted model's CID")
+
+@dataclass(frozen=True)
+class HandOver:
+    """``handOver(task, round, leader, sealedKey)``: the package key sealed to ``leader``."""
+
+    sender: Address
+    task_id: int
+    round: int
+    leader: Address
+    sealed_key: bytes
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """``proposeBlock(task, round, parent, G, g, gcid, accepted, proof)`` from the leader."""
+
+    sender: Address
+    task_id: int
+    round: int
+    parent_hash: Hash32
+    global_commitment: FieldElement
+    global_count: int
+    global_cid: Cid
+    accepted: tuple[Address, ...]
+    proof: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """``skipRound(task, round)``: anyone, once the round has no leader left."""
+
+    sender: Address
+    task_id: int
+    round: int
+
+
+#: Any transaction of a round.
+Transaction = Submission | HandOver | Proposal | Skip

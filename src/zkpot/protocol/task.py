@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zkpot.learning.datasets import load_dataset, public_test_set
-from zkpot.learning.quantize import ModelSpec, default_spec
+from zkpot.learning.integer_model import ModelSpec
+from zkpot.learning.quantize import default_spec
 from zkpot.proving import AccuracyCircuit
 
 

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from zkpot import _prover
 from zkpot.learning.datasets import test_set_hash
-from zkpot.learning.quantize import ModelSpec, QuantizedModel
+from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 
 #: The BN254 scalar field order r: commitments, counts, salts and tags live below it.
 FIELD_ORDER = 21888242871839275222246405745257275088548364400416034343698204186575808495617

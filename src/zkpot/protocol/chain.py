@@ -1,0 +1,79 @@
+"""The state of one task on the ledger: what registration fixed, the blocks so far, and
+the round that is open (or waiting for its block).
+
+Frozen data only; :mod:`zkpot.protocol.round` computes each next state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zkpot.protocol.block import RoundBlock
+from zkpot.protocol.types import Address, Cid, FieldElement, Hash32, Timestamp
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What ``registerTask`` fixed: the ledger it lives on, the rule's numbers, the
+    participant registry in order, and the initial global model."""
+
+    chain_id: int
+    ledger: Address
+    task_id: int
+    participants: tuple[Address, ...]
+    min_count: int
+    num_samples: int
+    rounds: int
+    window: int
+    initial_commitment: FieldElement
+    initial_cid: Cid
+    genesis_hash: Hash32
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A valid submission recorded in the open round."""
+
+    submitter: Address
+    count: int
+    commitment: FieldElement
+
+
+@dataclass(frozen=True)
+class Round:
+    """The current round: when its window opened and the submissions so far."""
+
+    number: int
+    opened_at: Timestamp
+    entries: tuple[Entry, ...] = ()
+
+    def entry(self, submitter: Address) -> Entry | None:
+        return next((e for e in self.entries if e.submitter == submitter), None)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One task's ledger state: its registration, its blocks, its current round."""
+
+    registration: Registration
+    blocks: tuple[RoundBlock, ...]
+    round: Round
+
+    @property
+    def finished(self) -> bool:
+        return len(self.blocks) >= self.registration.rounds
+
+    @property
+    def head(self) -> Hash32:
+        """The latest block's hash (the genesis hash before round 0's block)."""
+        return self.blocks[-1].hash if self.blocks else self.registration.genesis_hash
+
+    @property
+    def deadline(self) -> Timestamp:
+        """When the current round's window closes (it may close earlier)."""
+        return Timestamp(self.round.opened_at + self.registration.window)
+
+
+def open_task(registration: Registration, now: Timestamp) -> Chain:
+    """The state right after ``registerTask`` at ``now``: round 0 is open."""
+    return Chain(registration, (), Round(0, now))

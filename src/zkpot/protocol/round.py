@@ -1,0 +1,249 @@
+"""The ZKPoT round as an executable specification: pure functions from one ledger state
+to the next, mirroring ``contracts/ZKPoT.sol`` rule for rule.
+
+A round is OPEN until its deadline (``opened_at + window``, exclusive) or until every
+registered participant has submitted; then CLOSED, with leader turns: turn 0 lasts until
+one window after the deadline, turn k >= 1 covers ``[deadline + k*window, deadline +
+(k+1)*window)``, and the leader of turn k is the (k+1)-th best submission (count
+descending, then lowest ``keccak256(abi.encode(round, submitter))``). The leader of the
+turn appends the block; once no leader is left anyone skips the round. Each function
+checks state, then arguments, then the proof, and only then returns the new state; a
+broken rule raises its :mod:`~zkpot.protocol.errors` class and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from zkpot.protocol.block import RoundBlock
+from zkpot.protocol.chain import Chain, Entry, Round
+from zkpot.protocol.errors import (
+    AcceptedNotSorted,
+    BadParent,
+    BadSealedKey,
+    BelowThreshold,
+    BlockAlreadyProposed,
+    CountAboveSamples,
+    DuplicateSubmission,
+    GlobalBelowThreshold,
+    InvalidCommitment,
+    InvalidGlobalProof,
+    InvalidProof,
+    LateSubmission,
+    NoLeaderLeft,
+    NotLeader,
+    NotRegistered,
+    NoValidSubmission,
+    RoundHasLeader,
+    RoundNotOpen,
+    RoundStillOpen,
+    UnknownTask,
+)
+from zkpot.protocol.hashes import binding_tag, global_tag, tie_break_rank
+from zkpot.protocol.submission import HandOver, Proposal, Skip, Submission, Transaction
+from zkpot.protocol.types import ZERO_ADDRESS, Address, FieldElement, Timestamp, in_field
+
+#: verify(proof words, commitment, count, tag) -> bool: the task's verifier contract.
+Verifier = Callable[[tuple[int, ...], FieldElement, int, FieldElement], bool]
+
+#: A 32-byte key in a libsodium sealed box (32-byte ephemeral key, 16-byte tag).
+SEALED_KEY_BYTES = 80
+
+
+def state_transition(chain: Chain, tx: Transaction, now: Timestamp, verify: Verifier) -> Chain:
+    """The ledger state after ``tx`` is mined at ``now``, or the rule it breaks."""
+    if tx.task_id != chain.registration.task_id:
+        raise UnknownTask(tx.task_id)
+    match tx:
+        case Submission():  # OPEN: a proven count for a committed model
+            return apply_submission(chain, tx, now, verify)
+        case HandOver():  # CLOSED, turn k: a package key sealed to leader(k), an event only
+            apply_hand_over(chain, tx, now)
+            return chain
+        case Proposal():  # CLOSED -> FINALIZED: leader(k) appends the block
+            return apply_block(chain, tx, now, verify)
+        case Skip():  # CLOSED, no leader left -> FINALIZED: the previous model carries over
+            return skip_round(chain, tx, now)
+
+
+# --------------------------------------------------------------------- time and leaders
+
+
+def is_closed(chain: Chain, now: Timestamp) -> bool:
+    """Whether the current round's window is over: the deadline passed, or all are in."""
+    everyone = len(chain.round.entries) == len(chain.registration.participants)
+    return now >= chain.deadline or everyone
+
+
+def turn_at(chain: Chain, now: Timestamp) -> int:
+    """The leader turn of the current (closed) round at ``now``."""
+    window, deadline = chain.registration.window, chain.deadline
+    if now < deadline + window:
+        return 0
+    return (now - deadline) // window
+
+
+def turn_ends(chain: Chain, now: Timestamp) -> Timestamp:
+    """When the turn that holds at ``now`` ends."""
+    return Timestamp(chain.deadline + chain.registration.window * (turn_at(chain, now) + 1))
+
+
+def ranking(round: Round) -> tuple[Entry, ...]:
+    """The round's submissions in leader order: count descending, then tie-break rank."""
+    return tuple(
+        sorted(round.entries, key=lambda e: (-e.count, tie_break_rank(round.number, e.submitter)))
+    )
+
+
+def leader_at(chain: Chain, now: Timestamp) -> Entry | None:
+    """The leader of the turn at ``now`` (while open: the best so far); ``None`` when
+    nobody submitted or every submitter's turn has passed."""
+    order = ranking(chain.round)
+    turn = turn_at(chain, now)
+    return order[turn] if turn < len(order) else None
+
+
+# --------------------------------------------------------------------- the transactions
+
+
+def apply_submission(chain: Chain, tx: Submission, now: Timestamp, verify: Verifier) -> Chain:
+    """``submit``: record a valid submission in the open round."""
+    reg, round = chain.registration, chain.round
+    _require_current(chain, tx.round)
+    if tx.sender not in reg.participants:
+        raise NotRegistered(tx.sender)
+    if round.entry(tx.sender) is not None:
+        raise DuplicateSubmission(tx.sender)
+    if now >= chain.deadline:
+        raise LateSubmission(chain.deadline, now)
+    if tx.count < reg.min_count:
+        raise BelowThreshold(tx.count, reg.min_count)
+    if tx.count > reg.num_samples:
+        raise CountAboveSamples(tx.count, reg.num_samples)
+    tag = binding_tag(reg.chain_id, reg.ledger, reg.task_id, tx.round, tx.sender)
+    if not in_field(tx.commitment) or not verify(tx.proof, tx.commitment, tx.count, tag):
+        raise InvalidProof()
+    entry = Entry(tx.sender, tx.count, tx.commitment)
+    return replace(chain, round=replace(round, entries=(*round.entries, entry)))
+
+
+def apply_hand_over(chain: Chain, tx: HandOver, now: Timestamp) -> None:
+    """``handOver``: valid only from a submitter, after the window, to the turn's leader."""
+    _require_current(chain, tx.round)
+    _require_closed(chain, now)
+    if tx.sender not in chain.registration.participants:
+        raise NotRegistered(tx.sender)
+    if chain.round.entry(tx.sender) is None:
+        raise NoValidSubmission(tx.sender)
+    if len(tx.sealed_key) != SEALED_KEY_BYTES:
+        raise BadSealedKey(len(tx.sealed_key))
+    holder = _require_leader(chain, now)
+    if tx.leader != holder.submitter:
+        raise NotLeader(tx.leader, holder.submitter)
+
+
+def apply_block(chain: Chain, tx: Proposal, now: Timestamp, verify: Verifier) -> Chain:
+    """``proposeBlock``: the turn's leader appends the block with a proven global model."""
+    reg = chain.registration
+    _require_closed_round(chain, tx.round, now)
+    leader = _require_leader(chain, now)
+    if tx.sender != leader.submitter:
+        raise NotLeader(tx.sender, leader.submitter)
+    if tx.parent_hash != chain.head:
+        raise BadParent(tx.parent_hash, chain.head)
+    if not in_field(tx.global_commitment):
+        raise InvalidCommitment(tx.global_commitment)
+    if tx.global_count < reg.min_count:
+        raise GlobalBelowThreshold(tx.global_count, reg.min_count)
+    if tx.global_count > reg.num_samples:
+        raise CountAboveSamples(tx.global_count, reg.num_samples)
+    tag = global_tag(reg.chain_id, reg.ledger, reg.task_id, tx.round, leader.submitter)
+    if not verify(tx.proof, tx.global_commitment, tx.global_count, tag):
+        raise InvalidGlobalProof()
+    _require_accepted(chain, tx.accepted)
+    model = (tx.global_commitment, tx.global_count, tx.global_cid)
+    return _append(chain, _block(chain, leader.submitter, leader.count, *model, tx.accepted), now)
+
+
+def skip_round(chain: Chain, tx: Skip, now: Timestamp) -> Chain:
+    """``skipRound``: an empty block once no leader is left; the global model carries over."""
+    reg = chain.registration
+    _require_closed_round(chain, tx.round, now)
+    leader = leader_at(chain, now)
+    if leader is not None:
+        raise RoundHasLeader(reg.task_id, tx.round, leader.submitter)
+    if chain.blocks:
+        last = chain.blocks[-1]
+        model = (last.global_commitment, last.global_count, last.global_cid)
+    else:
+        model = (reg.initial_commitment, 0, reg.initial_cid)
+    return _append(chain, _block(chain, ZERO_ADDRESS, 0, *model, ()), now)
+
+
+# --------------------------------------------------------------------- shared checks
+
+
+def _require_current(chain: Chain, round: int) -> None:
+    current = len(chain.blocks)
+    if round != current or chain.finished:
+        raise RoundNotOpen(chain.registration.task_id, round, current)
+
+
+def _require_closed(chain: Chain, now: Timestamp) -> None:
+    if not is_closed(chain, now):
+        raise RoundStillOpen(chain.deadline, now)
+
+
+def _require_closed_round(chain: Chain, round: int, now: Timestamp) -> None:
+    if round < len(chain.blocks):
+        raise BlockAlreadyProposed(chain.registration.task_id, round)
+    _require_current(chain, round)
+    _require_closed(chain, now)
+
+
+def _require_leader(chain: Chain, now: Timestamp) -> Entry:
+    leader = leader_at(chain, now)
+    if leader is None:
+        raise NoLeaderLeft(chain.registration.task_id, chain.round.number)
+    return leader
+
+
+def _require_accepted(chain: Chain, accepted: tuple[Address, ...]) -> None:
+    """Strictly ascending addresses, each with a submission in the round."""
+    previous = 0
+    for i, address in enumerate(accepted):
+        if int(address, 16) <= previous:
+            raise AcceptedNotSorted(i)
+        previous = int(address, 16)
+        if chain.round.entry(address) is None:
+            raise NoValidSubmission(address)
+
+
+def _block(
+    chain: Chain,
+    leader: Address,
+    leader_count: int,
+    global_commitment: FieldElement,
+    global_count: int,
+    global_cid: str,
+    accepted: tuple[Address, ...],
+) -> RoundBlock:
+    reg = chain.registration
+    return RoundBlock(
+        task_id=reg.task_id,
+        round=chain.round.number,
+        parent_hash=chain.head,
+        leader=leader,
+        leader_count=leader_count,
+        num_samples=reg.num_samples,
+        global_commitment=global_commitment,
+        global_count=global_count,
+        global_cid=global_cid,
+        accepted=accepted,
+    )
+
+
+def _append(chain: Chain, block: RoundBlock, now: Timestamp) -> Chain:
+    """The chain with ``block`` appended; the next round opens at ``now``."""
+    return Chain(chain.registration, (*chain.blocks, block), Round(block.round + 1, now))

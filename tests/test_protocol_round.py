@@ -1,0 +1,307 @@
+"""The rules of a round, as examples against the executable specification (no chain, no
+proofs: each test runs in milliseconds). test_protocol_contract.py holds the contract to
+the same rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from zkpot.ledger.errors import CONTRACT_ERRORS, ContractError, LedgerError
+from zkpot.protocol import (
+    AcceptedNotSorted,
+    Address,
+    BadParent,
+    BadSealedKey,
+    BelowThreshold,
+    BlockAlreadyProposed,
+    Chain,
+    Cid,
+    CountAboveSamples,
+    DuplicateSubmission,
+    FieldElement,
+    GlobalBelowThreshold,
+    HandOver,
+    Hash32,
+    InvalidCommitment,
+    InvalidGlobalProof,
+    InvalidProof,
+    InvalidSubmission,
+    InvalidTransaction,
+    LateSubmission,
+    NoLeaderLeft,
+    NotLeader,
+    NotRegistered,
+    NoValidSubmission,
+    Proposal,
+    Registration,
+    RoundHasLeader,
+    RoundNotOpen,
+    RoundStillOpen,
+    Skip,
+    Submission,
+    Timestamp,
+    UnknownTask,
+    is_closed,
+    leader_at,
+    open_task,
+    ranking,
+    state_transition,
+    turn_at,
+    turn_ends,
+)
+from zkpot.protocol.hashes import binding_tag, global_tag, sort_addresses, tie_break_rank
+from zkpot.proving import FIELD_ORDER
+
+T0 = Timestamp(1_000)
+WINDOW = 100
+DEADLINE = T0 + WINDOW
+LEDGER = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
+A, B, C, OUTSIDER = (
+    Address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+    Address("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+    Address("0x90F79bf6EB2c4f870365E785982E1f101E93b906"),
+    Address("0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"),
+)
+CID = Cid("bafyinitial")
+
+
+def verify(proof: tuple[int, ...], commitment: FieldElement, count: int, tag: FieldElement) -> bool:
+    """A stand-in verifier: the "proof" is the sum of the public inputs."""
+    return proof[0] == commitment + count + tag
+
+
+def task(rounds: int = 2, participants: tuple[Address, ...] = (A, B, C)) -> Chain:
+    registration = Registration(
+        chain_id=1,
+        ledger=LEDGER,
+        task_id=7,
+        participants=participants,
+        min_count=10,
+        num_samples=20,
+        rounds=rounds,
+        window=WINDOW,
+        initial_commitment=FieldElement(42),
+        initial_cid=CID,
+        genesis_hash=Hash32(b"\x01" * 32),
+    )
+    return open_task(registration, T0)
+
+
+def submission(chain: Chain, by: Address, count: int, **change: object) -> Submission:
+    """A valid submission by ``by`` (then ``change`` makes it invalid)."""
+    round = len(chain.blocks)
+    tag = binding_tag(1, LEDGER, 7, round, by)
+    commitment = FieldElement(1234)
+    proof = (commitment + count + tag, 0, 0, 0, 0, 0, 0, 0)
+    tx = Submission(by, 7, round, commitment, count, Cid("bafymodel"), proof)
+    return replace(tx, **change)  # type: ignore[arg-type]
+
+
+def submit(chain: Chain, now: int, **counts: int) -> Chain:
+    named = {"A": A, "B": B, "C": C}
+    for name, count in counts.items():
+        chain = state_transition(
+            chain, submission(chain, named[name], count), Timestamp(now), verify
+        )
+    return chain
+
+
+def proposal(chain: Chain, by: Address, count: int = 15, **change: object) -> Proposal:
+    """A valid block proposal by ``by`` (then ``change`` makes it invalid)."""
+    round = len(chain.blocks)
+    tag = global_tag(1, LEDGER, 7, round, by)
+    accepted = tuple(sort_addresses([e.submitter for e in chain.round.entries]))
+    proof = (99 + count + tag, 0, 0, 0, 0, 0, 0, 0)
+    tx = Proposal(by, 7, round, chain.head, FieldElement(99), count, CID, accepted, proof)
+    return replace(tx, **change)  # type: ignore[arg-type]
+
+
+def best_first(round: int, *addresses: Address) -> list[Address]:
+    return sorted(addresses, key=lambda a: tie_break_rank(round, a))
+
+
+# --------------------------------------------------------------------- submissions
+
+
+def test_a_submission_at_the_deadline_is_late_one_second_before_is_not() -> None:
+    chain = task()
+    on_time = submit(chain, DEADLINE - 1, A=12)
+    assert [e.submitter for e in on_time.round.entries] == [A]
+    with pytest.raises(LateSubmission) as late:
+        submit(chain, DEADLINE, A=12)
+    assert (late.value.deadline, late.value.timestamp) == (DEADLINE, DEADLINE)
+
+
+@pytest.mark.parametrize(
+    ("tx", "error"),
+    [
+        (lambda c: submission(c, A, 12, task_id=8), UnknownTask),
+        (lambda c: submission(c, A, 12, round=1), RoundNotOpen),
+        (lambda c: submission(c, OUTSIDER, 12), NotRegistered),
+        (lambda c: submission(c, A, 9), BelowThreshold),
+        (lambda c: submission(c, A, 21), CountAboveSamples),
+        (lambda c: submission(c, A, 12, proof=(0,) * 8), InvalidProof),
+        (lambda c: submission(c, A, 12, commitment=FIELD_ORDER), InvalidProof),
+        (lambda c: submission(c, A, 12, sender=B), InvalidProof),  # A's proof, sent by B
+    ],
+)
+def test_each_broken_submission_rule_raises_its_own_error(tx, error) -> None:
+    chain = task()
+    with pytest.raises(error):
+        state_transition(chain, tx(chain), Timestamp(T0 + 1), verify)
+
+
+def test_the_first_rule_broken_is_reported() -> None:
+    chain = submit(task(), T0 + 1, A=12)
+    # A duplicate, late, below the threshold, without a proof: the duplicate comes first.
+    tx = submission(chain, A, 3, proof=(0,) * 8)
+    with pytest.raises(DuplicateSubmission):
+        state_transition(chain, tx, Timestamp(DEADLINE + 5), verify)
+
+
+def test_a_rejected_transaction_leaves_the_state_as_it_was() -> None:
+    chain = submit(task(), T0 + 1, A=12)
+    with pytest.raises(InvalidSubmission):
+        state_transition(chain, submission(chain, B, 1), Timestamp(T0 + 2), verify)
+    assert [e.submitter for e in chain.round.entries] == [A]
+
+
+# --------------------------------------------------------------------- closing and turns
+
+
+def test_the_round_closes_at_the_deadline_or_once_everyone_is_in() -> None:
+    chain = submit(task(), T0 + 1, A=12, B=12)
+    assert not is_closed(chain, Timestamp(DEADLINE - 1))
+    assert is_closed(chain, Timestamp(DEADLINE))
+    everyone = submit(chain, T0 + 2, C=12)
+    assert is_closed(everyone, Timestamp(T0 + 3))
+    # Turn 0 still lasts until one window after the deadline, however early the close.
+    assert turn_at(everyone, Timestamp(T0 + 3)) == 0
+    assert turn_ends(everyone, Timestamp(T0 + 3)) == DEADLINE + WINDOW
+
+
+def test_the_leader_is_the_best_count_whatever_the_arrival_order() -> None:
+    forwards = submit(task(), T0 + 1, A=12, B=15, C=15)
+    backwards = submit(task(), T0 + 1, C=15, B=15, A=12)
+    tied = best_first(0, B, C)
+    for chain in (forwards, backwards):
+        assert [e.submitter for e in ranking(chain.round)] == [*tied, A]
+        leader = leader_at(chain, DEADLINE)
+        assert leader is not None and (leader.submitter, leader.count) == (tied[0], 15)
+
+
+def test_each_turn_passes_to_the_next_best_until_nobody_is_left() -> None:
+    chain = submit(task(), T0 + 1, A=12, B=15, C=11)
+    order = [B, A, C]
+    for turn, starts in enumerate([DEADLINE, DEADLINE + WINDOW, DEADLINE + 2 * WINDOW]):
+        for now in (starts, starts + WINDOW - 1):
+            assert turn_at(chain, Timestamp(now)) == turn
+            leader = leader_at(chain, Timestamp(now))
+            assert leader is not None and leader.submitter == order[turn]
+    assert leader_at(chain, Timestamp(DEADLINE + 3 * WINDOW)) is None
+
+
+# --------------------------------------------------------------------- hand-over
+
+
+def test_hand_over_goes_to_the_leader_of_the_turn_after_the_window() -> None:
+    chain = submit(task(), T0 + 1, A=12, B=15)
+    key = bytes(80)
+    now = Timestamp(DEADLINE)
+    state_transition(chain, HandOver(A, 7, 0, B, key), now, verify)
+    cases = [
+        (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE - 1), RoundStillOpen),
+        (HandOver(OUTSIDER, 7, 0, B, key), now, NotRegistered),
+        (HandOver(C, 7, 0, B, key), now, NoValidSubmission),
+        (HandOver(A, 7, 0, B, bytes(79)), now, BadSealedKey),
+        (HandOver(B, 7, 0, A, key), now, NotLeader),
+        (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE + WINDOW), NotLeader),  # A's turn now
+        (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE + 2 * WINDOW), NoLeaderLeft),
+    ]
+    for tx, at, error in cases:
+        with pytest.raises(error):
+            state_transition(chain, tx, at, verify)
+
+
+# --------------------------------------------------------------------- blocks
+
+
+def test_the_leader_appends_a_block_and_the_next_round_opens() -> None:
+    chain = submit(task(), T0 + 1, A=12, B=15)
+    now = Timestamp(DEADLINE + 3)
+    after = state_transition(chain, proposal(chain, B), now, verify)
+    block = after.blocks[0]
+    assert (block.round, block.leader, block.leader_count, block.global_count) == (0, B, 15, 15)
+    assert block.parent_hash == chain.head and after.head == block.hash
+    assert block.accepted == tuple(sort_addresses([A, B]))
+    assert (after.round.number, after.round.opened_at, after.round.entries) == (1, now, ())
+    with pytest.raises(BlockAlreadyProposed):
+        state_transition(after, proposal(chain, B), now, verify)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"sender": A}, NotLeader),
+        ({"parent_hash": Hash32(bytes(32))}, BadParent),
+        ({"global_commitment": FieldElement(FIELD_ORDER)}, InvalidCommitment),
+        ({"global_count": 9}, GlobalBelowThreshold),
+        ({"global_count": 21}, CountAboveSamples),
+        ({"proof": (0,) * 8}, InvalidGlobalProof),
+        ({"accepted": (A, A)}, AcceptedNotSorted),
+        ({"accepted": (C,)}, NoValidSubmission),
+    ],
+)
+def test_each_broken_block_rule_raises_its_own_error(change, error) -> None:
+    chain = submit(task(), T0 + 1, A=12, B=15)
+    with pytest.raises(error):
+        state_transition(chain, proposal(chain, B, **change), Timestamp(DEADLINE), verify)
+
+
+def test_no_block_while_the_round_is_open() -> None:
+    chain = submit(task(), T0 + 1, A=12, B=15)
+    with pytest.raises(RoundStillOpen):
+        state_transition(chain, proposal(chain, B), Timestamp(DEADLINE - 1), verify)
+
+
+def test_a_round_is_skipped_only_once_no_leader_is_left() -> None:
+    chain = submit(task(), T0 + 1, A=12)
+    with pytest.raises(RoundHasLeader):
+        state_transition(chain, Skip(OUTSIDER, 7, 0), Timestamp(DEADLINE), verify)
+    after = state_transition(chain, Skip(OUTSIDER, 7, 0), Timestamp(DEADLINE + WINDOW), verify)
+    block = after.blocks[0]
+    assert block.skipped and block.accepted == () and block.leader_count == 0
+    assert (block.global_commitment, block.global_count, block.global_cid) == (42, 0, CID)
+
+
+def test_a_skipped_round_carries_the_previous_global_model_over() -> None:
+    chain = submit(task(), T0 + 1, A=12)
+    chain = state_transition(chain, proposal(chain, A, 13), Timestamp(DEADLINE), verify)
+    nobody = Timestamp(DEADLINE + WINDOW)  # round 1 opened at DEADLINE, nobody submitted
+    skipped = state_transition(chain, Skip(B, 7, 1), nobody, verify)
+    previous, block = skipped.blocks
+    assert block.parent_hash == previous.hash
+    assert (block.global_commitment, block.global_count, block.global_cid) == (
+        previous.global_commitment,
+        13,
+        previous.global_cid,
+    )
+    assert skipped.finished
+    with pytest.raises(RoundNotOpen):
+        state_transition(skipped, submission(skipped, A, 12), nobody, verify)
+
+
+# --------------------------------------------------------------------- errors
+
+
+def test_one_except_catches_a_rule_broken_in_python_or_on_chain() -> None:
+    on_chain = CONTRACT_ERRORS["BelowThreshold"](3, 10)
+    assert isinstance(on_chain, BelowThreshold)
+    assert isinstance(on_chain, InvalidSubmission) and isinstance(on_chain, LedgerError)
+    assert (on_chain.count, on_chain.min_count) == (3, 10)
+    in_python = BelowThreshold(3, 10)
+    assert str(in_python) == str(on_chain) == "BelowThreshold(count=3, minCount=10)"
+    for name, cls in CONTRACT_ERRORS.items():
+        assert cls.__name__ == name and issubclass(cls, ContractError | InvalidTransaction)
