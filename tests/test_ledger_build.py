@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from zkpot.bench.ledger import EIP170_LIMIT, ledger_bench
 from zkpot.ledger.artifacts import CONTRACT_NAMES, abi_signature, load_artifact
-from zkpot.ledger.bench import EIP170_LIMIT, ledger_bench
 from zkpot.ledger.build import ARTIFACTS, ROOT, SETTINGS, compile_contracts, solc_module
 from zkpot.ledger.errors import CONTRACT_ERRORS, ContractError, error_selectors
 

@@ -192,7 +192,7 @@ def bench_ledger_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Gas per ZKPoT transaction, bytecode sizes and calldata per submission."""
-    from zkpot.ledger.bench import ledger_bench
+    from zkpot.bench.ledger import ledger_bench
 
     with console.status("measuring gas on the in-process EVM"):
         result = ledger_bench()

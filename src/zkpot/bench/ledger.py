@@ -17,7 +17,7 @@ from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
 from zkpot.ledger.model import Participant, TaskParams
 from zkpot.protocol.hashes import sort_addresses
-from zkpot.proving import FIELD_ORDER as SCALAR_FIELD
+from zkpot.proving import FIELD_ORDER
 
 #: EIP-170 limit on deployed bytecode.
 EIP170_LIMIT = 24_576
@@ -50,7 +50,7 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
         num_samples=prover.num_samples,
         rounds=2,
         window=3_600,
-        initial_commitment=SCALAR_FIELD - 1,
+        initial_commitment=FIELD_ORDER - 1,
         initial_cid=SAMPLE_CID,
         participants=tuple(
             Participant(a.address, bytes(32 * [i + 1])) for i, a in enumerate(accounts)
