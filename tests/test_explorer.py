@@ -132,6 +132,12 @@ def test_the_ledger_view_is_the_same_chain(run) -> None:
         assert sorted(s.count for s in submitted) == sorted(r.counts.values())
         assert all(s.cid and s.commitment for s in submitted)
     assert len(result.rounds[0].counts) == 2
+    # The run's own results name the same commitments and CIDs as the chain.
+    results = from_results(out)
+    for k in range(len(result.rounds)):
+        on_chain = {(s.commitment, s.cid) for s in view.submissions[k] if s.count is not None}
+        recorded = {(s.commitment, s.cid) for s in results.submissions[k] if s.count is not None}
+        assert recorded == on_chain
 
 
 def test_the_explorer_command_needs_one_source(tmp_path: Path) -> None:

@@ -92,6 +92,9 @@ class RoundResult:
     absent: list[str] = field(default_factory=list)
     #: Leaders whose turn passed without a block, in turn order.
     passed_over: list[str] = field(default_factory=list)
+    #: Each submission's model commitment and the CID of its sealed package in the store.
+    commitments: dict[str, int] = field(default_factory=dict)
+    model_cids: dict[str, str] = field(default_factory=dict)
 
     def refused(self, participant: str) -> list[Refusal]:
         """The refusals of one participant in this round."""
@@ -146,6 +149,8 @@ class FederationResult:
                     "prove_s": r.prove_s,
                     "verify_ms": r.verify_ms,
                     "submit_gas": r.submit_gas,
+                    "commitments": {name: hex(c) for name, c in r.commitments.items()},
+                    "model_cids": r.model_cids,
                     "handover_gas": r.handover_gas,
                     "propose_gas": r.propose_gas,
                     "global_accuracy": r.global_accuracy,
@@ -344,6 +349,8 @@ class Federation:
                 rr.local_accuracy[p.name] = done.local_accuracy
                 rr.prove_s[p.name] = round(done.prove_s, 3)
                 rr.submit_gas[p.name] = done.gas
+                rr.commitments[p.name] = done.commitment
+                rr.model_cids[p.name] = done.model_cid
                 rr.verify_ms[p.name] = round(self._verify_ms(vk, p, done), 3)
             self.progress(f"round {r}: train, prove, submit", n, n)
             self._close_window(task_id, r)

@@ -170,6 +170,8 @@ def _submission(r: dict[str, Any], name: str) -> SubmissionView:
         participant=name,
         status=status,
         count=r["counts"].get(name),
+        commitment=r.get("commitments", {}).get(name),
+        cid=r.get("model_cids", {}).get(name),
         prove_s=r["prove_s"].get(name),
         submit_gas=r["submit_gas"].get(name),
         handover_gas=r["handover_gas"].get(name),
