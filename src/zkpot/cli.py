@@ -29,10 +29,6 @@ app.add_typer(experiment_app, name="experiment")
 
 console = Console(stderr=True)
 
-#: Public test samples of the default run: the full MNIST public test set (956,200
-#: constraints, within a 2^20 evaluation domain; see docs/proving.md).
-DEFAULT_TEST_SAMPLES = 1000
-
 Dataset = Annotated[
     str,
     typer.Option(
@@ -57,8 +53,11 @@ def run(
     dataset: Dataset = "mnist",
     hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 32,
     test_samples: Annotated[
-        int, typer.Option(min=10, max=10000, help="Public test samples in the proof.")
-    ] = DEFAULT_TEST_SAMPLES,
+        int | None,
+        typer.Option(
+            min=10, max=10000, help="Public test samples in the proof; per dataset if unset."
+        ),
+    ] = None,
     alpha: Annotated[
         float | None, typer.Option(min=0.01, help="Dirichlet(alpha) label skew; IID if unset.")
     ] = None,
@@ -101,6 +100,7 @@ def run(
 
     defaults = dataset_defaults(_check_dataset(dataset))
     threshold = defaults.threshold if threshold is None else threshold
+    test_samples = defaults.test_samples if test_samples is None else test_samples
     training = replace(
         defaults.training,
         epochs=local_epochs or defaults.training.epochs,
@@ -110,7 +110,7 @@ def run(
     run_dir = out / name
     try:
         task = Task.create(dataset, hidden, test_samples, threshold, rounds, seed=seed, name=name)
-    except DatasetError as exc:
+    except (DatasetError, ValueError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     engines = {

@@ -43,7 +43,7 @@ from zkpot.participant import (
     Training,
     Unprovable,
 )
-from zkpot.protocol import BelowThreshold, InvalidSubmission, RoundBlock, Task
+from zkpot.protocol import BelowThreshold, InvalidSubmission, InvalidTransaction, RoundBlock, Task
 from zkpot.store import ContentStore, LocalStore
 
 #: progress(phase, done, total): called as work advances, for progress bars.
@@ -340,7 +340,9 @@ class Federation:
                 try:
                     done = p.prove_and_submit(ledger, store, pk, task_id, r)
                 except (InvalidSubmission, LedgerError, Abstained, Unprovable) as exc:
-                    rr.not_submitted[p.name] = str(exc)
+                    rr.not_submitted[p.name] = (
+                        exc.explain() if isinstance(exc, InvalidTransaction) else str(exc)
+                    )
                     if not isinstance(exc, Abstained | Unprovable):
                         layer = "ledger" if isinstance(exc, LedgerError) else "client"
                         rr.refusals.append(Refusal(p.name, layer, type(exc).__name__, str(exc)))

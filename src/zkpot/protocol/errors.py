@@ -18,6 +18,8 @@ class InvalidTransaction(ValueError):
 
     #: Solidity parameter names of the matching custom error, in order.
     fields: ClassVar[tuple[str, ...]] = ()
+    #: The rule in words for a report, with the fields (snake_case) as placeholders.
+    explanation: ClassVar[str] = ""
 
     def __init__(self, *values: Any) -> None:
         self.values = tuple(values)
@@ -25,6 +27,13 @@ class InvalidTransaction(ValueError):
             setattr(self, snake_case(name), value)
         shown = ", ".join(f"{n}={_show(v)}" for n, v in zip(self.fields, values, strict=True))
         super().__init__(f"{type(self).__name__}({shown})")
+
+    def explain(self) -> str:
+        """The rule in words (for a report), or the error as the contract names it."""
+        if not self.explanation:
+            return str(self)
+        named = zip(self.fields, self.values, strict=True)
+        return self.explanation.format(**{snake_case(n): v for n, v in named})
 
 
 class InvalidSubmission(InvalidTransaction):
@@ -79,6 +88,7 @@ class BelowThreshold(InvalidSubmission):
     """The proven count is below the task's threshold."""
 
     fields = ("count", "minCount")
+    explanation = "proven count {count} is below the threshold {min_count}"
 
 
 class CountAboveSamples(InvalidSubmission, InvalidBlock):
@@ -153,6 +163,7 @@ class GlobalBelowThreshold(InvalidBlock):
     """A block's global model proves a count below the task's threshold."""
 
     fields = ("count", "minCount")
+    explanation = "the global model proves {count}, below the threshold {min_count}"
 
 
 class InvalidGlobalProof(InvalidBlock):
