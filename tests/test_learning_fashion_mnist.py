@@ -64,7 +64,8 @@ def test_missing_files_name_the_package_to_install(
 
 def test_the_task_spec_is_mnist_shaped() -> None:
     spec = default_spec("fashion-mnist", 32)
-    assert spec.widths == (784, 32, 10) and spec.shifts == (12,)
+    assert spec == default_spec("mnist", 32)
+    assert spec.widths == (784, 32, 10) and spec.shifts == (4,) and spec.input_bits == 4
 
 
 def test_unknown_datasets_list_the_known_ones() -> None:
