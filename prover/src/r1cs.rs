@@ -1,7 +1,7 @@
 //! The circuit's constraint matrices, compactly.
 //!
-//! Every coefficient of the accuracy circuit is one of a few thousand distinct field
-//! elements (powers of two, test pixels, ±1), so the matrices keep each distinct
+//! The accuracy circuit has millions of matrix entries but few distinct coefficients
+//! (powers of two, test pixels, ±1, packing offsets), so the matrices keep each distinct
 //! coefficient once and every entry as two `u32`s: its column and its coefficient's
 //! index. That is 8 bytes an entry instead of 40, in memory and in the proving key.
 
@@ -58,7 +58,10 @@ impl Matrices {
         let mut all = cs.to_matrices()?;
         let mut r1cs = all
             .remove(R1CS_PREDICATE_LABEL)
-            .ok_or_else(|| too_large("the R1CS predicate"))?;
+            .ok_or_else(|| Error::Malformed {
+                what: "constraint matrices",
+                reason: "the constraint system has no R1CS predicate".into(),
+            })?;
         let mut coefficients = Vec::new();
         let mut index: HashMap<Fr, u32> = HashMap::new();
         let mut compact = |m: Matrix<Fr>| -> Result<SparseRows> {
