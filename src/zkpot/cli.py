@@ -187,6 +187,38 @@ def bench_prover_cmd(
     _emit(result, as_json)
 
 
+@bench_app.command("aggregation")
+def bench_aggregation_cmd(
+    dataset: Dataset = "digits",
+    hidden: Annotated[int, typer.Option(min=1, max=1024, help="Hidden layer width.")] = 32,
+    contributions: Annotated[
+        list[int] | None,
+        typer.Option(min=1, max=64, help="Contributions per aggregate (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Training seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Setup, prove and verify the aggregation proof for 5 and 10 contributions."""
+    from zkpot.bench.aggregation import bench_aggregation
+
+    sizes = tuple(contributions) if contributions else (5, 10)
+    with console.status(f"proving {dataset} aggregates of {', '.join(map(str, sizes))} models"):
+        result = bench_aggregation(_check_dataset(dataset), hidden, sizes, seed)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    from rich.table import Table
+
+    columns = ["contributions", "constraints", "domain_size", "setup_s", "prove_s"]
+    columns += ["floor_s", "floor_ratio", "verify_ms", "peak_rss_mb"]
+    table = Table(title=f"aggregation proof, {dataset} {result['widths']}", header_style="bold")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for run in result["runs"]:
+        table.add_row(*(str(run[c]) for c in columns))
+    Console().print(table)
+
+
 @bench_app.command("ledger")
 def bench_ledger_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
