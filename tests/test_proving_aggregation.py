@@ -173,3 +173,44 @@ def test_bad_aggregation_arguments_are_clear_errors(aggregation_keys):
         proving.prove_aggregation(key, [(m, -1, 1)], 1)
     with pytest.raises(ValueError, match=r"capacity must be in 1\.\.64"):
         proving.AggregationCircuit(SPEC, capacity=0)
+
+
+def _inputs(p) -> list[int]:
+    out = [p.global_commitment]
+    for c, w in zip(p.commitments, p.weights, strict=True):
+        out += [c, w]
+    return out
+
+
+def test_the_aggregation_verifier_contract_accepts_exactly_the_proven_statement(
+    ledger, aggregation_keys, proven
+):
+    _, vk = aggregation_keys
+    _, p = proven
+    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
+    proof = list(p.proof.to_evm())
+    inputs = _inputs(p)
+    assert ledger.verify_aggregation(verifier, proof, inputs)
+    swapped = [inputs[0], *inputs[3:5], *inputs[1:3], *inputs[5:]]
+    assert not ledger.verify_aggregation(verifier, proof, swapped)
+    assert not ledger.verify_aggregation(verifier, proof, [*inputs[:-1], 1])
+    assert not ledger.verify_aggregation(verifier, proof, inputs[:-2])
+    assert not ledger.verify_aggregation(verifier, proof, [*inputs[:-1], proving.FIELD_ORDER])
+    # The pairing, one ecMul/ecAdd and two storage reads per input: far below a block.
+    gas = ledger.verify_aggregation_gas(verifier, proof, inputs)
+    assert 150_000 < gas < 400_000
+
+
+def test_the_aggregation_verifier_refuses_a_malformed_key(ledger, aggregation_keys):
+    _, vk = aggregation_keys
+    words = list(vk.to_evm())
+    from zkpot.ledger import ContractError, InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        ledger.deploy_aggregation_verifier(words[:10])
+    with pytest.raises(ContractError, match="InvalidVerifyingKey"):
+        ledger.deploy_aggregation_verifier(words[:-2])  # an even number of inputs
+    bad = list(words)
+    bad[15] = (bad[15] + 1) % (2**254)  # IC0 off the curve
+    with pytest.raises(ContractError, match="InvalidVerifyingKey"):
+        ledger.deploy_aggregation_verifier(bad)

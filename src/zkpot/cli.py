@@ -15,6 +15,7 @@ from rich.progress import TaskID
 
 from zkpot.attacks.cli import experiment_app
 from zkpot.explorer.cli import register as register_explorer_command
+from zkpot.learning.integer_model import QuantizationError
 from zkpot.node.cli import register as register_node_commands
 from zkpot.onramp.cli import register as register_onramp_commands
 
@@ -217,6 +218,34 @@ def bench_aggregation_cmd(
     for run in result["runs"]:
         table.add_row(*(str(run[c]) for c in columns))
     Console().print(table)
+
+
+@bench_app.command("format")
+def bench_format_cmd(
+    dataset: Dataset = "mnist",
+    scales: Annotated[
+        str | None, typer.Option(help="Weight scale per layer, comma-separated.")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
+    participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
+    seed: Annotated[int, typer.Option(min=0, help="Partition and training seed.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Accuracy of averaging in the task's fixed-point format, against per-model scales."""
+    from zkpot.bench.format import bench_format
+
+    fmt = None
+    if scales is not None:
+        try:
+            fmt = tuple(float(s) for s in scales.split(","))
+        except ValueError:
+            raise typer.BadParameter(f"scales must be numbers, got {scales!r}") from None
+    with console.status(f"training {rounds} rounds of {dataset} three ways"):
+        try:
+            result = bench_format(_check_dataset(dataset), fmt, participants, rounds, seed=seed)
+        except QuantizationError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    _emit(result, as_json)
 
 
 @bench_app.command("ledger")

@@ -37,6 +37,7 @@ from zkpot.learning.model import MLP
 __all__ = [
     "DEFAULT_INPUT_BITS",
     "DEFAULT_SHIFTS",
+    "DEFAULT_WEIGHT_SCALES",
     "choose_shifts",
     "default_spec",
     "quantize",
@@ -251,6 +252,18 @@ DEFAULT_INPUT_BITS: dict[str, int] = {"digits": 8, "mnist": 4, "fashion-mnist": 
 #: integer accuracy stays within the float model's (docs/quantisation.md).  Fashion-MNIST
 #: takes MNIST's format, measured the same way.
 DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 4, "fashion-mnist": 4}
+
+
+#: The task's fixed-point format per dataset: one weight scale per layer of the
+#: ``(input, 32, 10)`` model, shared by every contribution so that a leader can average
+#: models in integers (:mod:`zkpot.learning.aggregate`). Measured with
+#: ``zkpot bench format`` (docs/quantisation.md): the first layer's scale leaves room for
+#: the weights to grow over the rounds without overflowing the activation range.
+DEFAULT_WEIGHT_SCALES: dict[str, tuple[float, ...]] = {
+    "digits": (0.0125, 0.0125),
+    "mnist": (0.04, 0.008),
+    "fashion-mnist": (0.04, 0.008),
+}
 
 
 def default_spec(dataset_name: str, hidden: int = 32) -> ModelSpec:
