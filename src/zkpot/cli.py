@@ -211,7 +211,7 @@ def bench_aggregation_cmd(
     from rich.table import Table
 
     columns = ["contributions", "constraints", "domain_size", "setup_s", "prove_s"]
-    columns += ["floor_s", "floor_ratio", "verify_ms", "peak_rss_mb"]
+    columns += ["floor_s", "floor_ratio", "verify_ms", "verify_gas", "peak_rss_mb"]
     table = Table(title=f"aggregation proof, {dataset} {result['widths']}", header_style="bold")
     for c in columns:
         table.add_column(c, justify="right")

@@ -6,6 +6,8 @@ train_reference`, quantised at its own scales) with independent ±1 noise on eve
 parameter, so that no two are equal; the prover's work does not depend on the values
 beyond their ranges. The baseline, measured in the same process on the same key, is one
 full-scalar G1 MSM over the evaluation domain (``floor_s``), as in ``zkpot bench prover``.
+Each run also deploys the ``AggregationVerifier`` contract for its key on the in-process
+EVM and reports the gas of verifying the proof there (``verify_gas``).
 """
 
 from __future__ import annotations

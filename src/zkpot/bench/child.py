@@ -24,6 +24,7 @@ import numpy as np
 from zkpot import proving
 from zkpot.learning.aggregate import aggregation_weights
 from zkpot.learning.integer_model import ModelSpec, QuantizedModel
+from zkpot.ledger import Ledger
 
 
 def _high_water_mb() -> float:
@@ -96,6 +97,15 @@ def aggregation(work: Path, size: int, frac_bits: int) -> dict[str, object]:
     verify_ms = (time.perf_counter() - t) / repeats * 1e3
     if not ok:
         raise RuntimeError("the benchmark's own aggregation proof did not verify")
+    ledger = Ledger.in_process()
+    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
+    inputs = [proven.global_commitment]
+    for c, w in zip(proven.commitments, proven.weights, strict=True):
+        inputs += [c, w]
+    proof_words = list(proven.proof.to_evm())
+    if not ledger.verify_aggregation(verifier, proof_words, inputs):
+        raise RuntimeError("the aggregation verifier contract refused the benchmark's proof")
+    verify_gas = ledger.verify_aggregation_gas(verifier, proof_words, inputs)
     return {
         "contributions": size,
         "constraints": key.num_constraints,
@@ -110,6 +120,7 @@ def aggregation(work: Path, size: int, frac_bits: int) -> dict[str, object]:
         "verify_ms": round(verify_ms, 3),
         "peak_rss_mb": round(_high_water_mb(), 1),
         "proof_bytes": len(proven.proof.to_bytes()),
+        "verify_gas": verify_gas,
     }
 
 
