@@ -261,8 +261,8 @@ DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 4, "fashion-mnist": 4}
 #: the weights to grow over the rounds without overflowing the activation range.
 DEFAULT_WEIGHT_SCALES: dict[str, tuple[float, ...]] = {
     "digits": (0.0125, 0.0125),
-    "mnist": (0.04, 0.008),
-    "fashion-mnist": (0.04, 0.008),
+    "mnist": (0.05, 0.01),
+    "fashion-mnist": (0.08, 0.0125),
 }
 
 
