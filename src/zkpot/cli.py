@@ -248,6 +248,22 @@ def bench_format_cmd(
     _emit(result, as_json)
 
 
+@bench_app.command("sgd")
+def bench_sgd_cmd(
+    dataset: Dataset = "mnist",
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
+    participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
+    seed: Annotated[int, typer.Option(min=0, help="Partition and initial-model seed.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Accuracy of the integer training rule against float FedAvg, round by round."""
+    from zkpot.bench.sgd import bench_sgd
+
+    with console.status(f"training {rounds} rounds of {dataset} in float and in integers"):
+        result = bench_sgd(_check_dataset(dataset), rounds, participants, seed=seed)
+    _emit(result, as_json)
+
+
 @bench_app.command("ledger")
 def bench_ledger_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
