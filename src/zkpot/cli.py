@@ -254,13 +254,40 @@ def bench_sgd_cmd(
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
     participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
     seed: Annotated[int, typer.Option(min=0, help="Partition and initial-model seed.")] = 7,
+    loss: Annotated[str | None, typer.Option(help="softmax or squared.")] = None,
+    lr_shift: Annotated[int | None, typer.Option(min=0, max=24, help="Learning rate 2^-s.")] = None,
+    batch_shift: Annotated[int | None, typer.Option(min=0, max=12, help="Batch 2^s.")] = None,
+    momentum_shift: Annotated[
+        int | None, typer.Option(min=0, max=16, help="Momentum 1 - 2^-s; 0: none.")
+    ] = None,
+    frac_bits: Annotated[int | None, typer.Option(min=8, max=24, help="Fraction bits.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Accuracy of the integer training rule against float FedAvg, round by round."""
-    from zkpot.bench.sgd import bench_sgd
+    import dataclasses
 
+    from zkpot.bench.sgd import bench_sgd
+    from zkpot.learning.integer_training import DEFAULT_RULES
+
+    name = _check_dataset(dataset)
+    changes: dict[str, object] = {
+        k: v
+        for k, v in (
+            ("loss", loss),
+            ("lr_shift", lr_shift),
+            ("batch_shift", batch_shift),
+            ("frac_bits", frac_bits),
+        )
+        if v is not None
+    }
+    if momentum_shift is not None:
+        changes["momentum_shift"] = momentum_shift or None
+    try:
+        rule = dataclasses.replace(DEFAULT_RULES[name], **changes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     with console.status(f"training {rounds} rounds of {dataset} in float and in integers"):
-        result = bench_sgd(_check_dataset(dataset), rounds, participants, seed=seed)
+        result = bench_sgd(name, rounds, participants, seed=seed, rule=rule)
     _emit(result, as_json)
 
 

@@ -34,10 +34,12 @@ def bench_sgd(
     alpha: float = 0.5,
     seed: int = 7,
     hidden: int = 32,
+    rule: rule_mod.TrainingRule | None = None,
 ) -> dict[str, Any]:
-    """Both federations, round by round: accuracies, their difference, training seconds."""
+    """Both federations, round by round: accuracies, their difference, training seconds.
+    ``rule`` replaces the dataset's default integer rule."""
     t = dataset_defaults(dataset).training
-    rule = rule_mod.DEFAULT_RULES[dataset]
+    rule = rule if rule is not None else rule_mod.DEFAULT_RULES[dataset]
     data = load_dataset(dataset)
     widths = (data.input_dim, hidden, data.num_classes)
     parts = dirichlet(data.y_train, participants, alpha, seed)
