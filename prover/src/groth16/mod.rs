@@ -119,6 +119,16 @@ pub fn assignment(key: &ProverKey, statement: &Statement, witness: &Witness) -> 
         statement: Some(statement),
         witness: Some(witness),
     };
+    full_assignment(circuit, &key.matrices, "proving key")
+}
+
+/// Assigns every wire of `circuit` (without building matrices) and checks that the
+/// assignment fits the key's `matrices`.
+fn full_assignment<C: ConstraintSynthesizer<Fr>>(
+    circuit: C,
+    matrices: &Matrices,
+    what: &'static str,
+) -> Result<Vec<Fr>> {
     let cs = synthesize(
         circuit,
         SynthesisMode::Prove {
@@ -127,15 +137,29 @@ pub fn assignment(key: &ProverKey, statement: &Statement, witness: &Witness) -> 
         },
     )?;
     let z = [cs.instance_assignment()?, cs.witness_assignment()?].concat();
-    if z.len() != key.matrices.num_variables()
-        || cs.num_instance_variables() != key.matrices.num_instance
-    {
+    if z.len() != matrices.num_variables() || cs.num_instance_variables() != matrices.num_instance {
         return Err(Error::Malformed {
-            what: "proving key",
+            what,
             reason: "its circuit does not match this prover".into(),
         });
     }
     Ok(z)
+}
+
+/// A Groth16 proof of the assignment `z`, with fresh `r, s`; `start` is when the witness
+/// computation began, so that `witness_s` includes it.
+fn prove_assignment<R: RngCore + CryptoRng>(
+    pk: &ProvingKey<Bn254>,
+    matrices: &Matrices,
+    z: &[Fr],
+    start: Instant,
+    rng: &mut R,
+) -> Result<(Proof<Bn254>, Timings)> {
+    let witness_s = start.elapsed().as_secs_f64();
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+    let (proof, mut timings) = prover::create_proof(pk, matrices, r, s, z)?;
+    timings.witness_s = witness_s;
+    Ok((proof, timings))
 }
 
 /// Proves that `model` (committed with `salt`) gets its count right, bound to `tag`.
@@ -149,10 +173,7 @@ pub fn prove<R: RngCore + CryptoRng>(
     let start = Instant::now();
     let (statement, witness) = witness(key, model, salt, tag)?;
     let z = assignment(key, &statement, &witness)?;
-    let witness_s = start.elapsed().as_secs_f64();
-    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    let (proof, mut timings) = prover::create_proof(&key.pk, &key.matrices, r, s, &z)?;
-    timings.witness_s = witness_s;
+    let (proof, timings) = prove_assignment(&key.pk, &key.matrices, &z, start, rng)?;
     Ok(Proven {
         proof,
         statement,
@@ -268,23 +289,7 @@ pub fn aggregation_assignment(
         statement: Some(statement),
         witness: Some(witness),
     };
-    let cs = synthesize(
-        circuit,
-        SynthesisMode::Prove {
-            construct_matrices: false,
-            generate_lc_assignments: false,
-        },
-    )?;
-    let z = [cs.instance_assignment()?, cs.witness_assignment()?].concat();
-    if z.len() != key.matrices.num_variables()
-        || cs.num_instance_variables() != key.matrices.num_instance
-    {
-        return Err(Error::Malformed {
-            what: "aggregation key",
-            reason: "its circuit does not match this prover".into(),
-        });
-    }
-    Ok(z)
+    full_assignment(circuit, &key.matrices, "aggregation key")
 }
 
 /// Proves that the rounded weighted average of `contributions`, committed with
@@ -298,10 +303,7 @@ pub fn aggregation_prove<R: RngCore + CryptoRng>(
     let start = Instant::now();
     let (statement, witness) = aggregation_witness(&key.shape, contributions, global_salt)?;
     let z = aggregation_assignment(key, &statement, &witness)?;
-    let witness_s = start.elapsed().as_secs_f64();
-    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    let (proof, mut timings) = prover::create_proof(&key.pk, &key.matrices, r, s, &z)?;
-    timings.witness_s = witness_s;
+    let (proof, timings) = prove_assignment(&key.pk, &key.matrices, &z, start, rng)?;
     Ok(ProvenAggregate {
         proof,
         statement,
