@@ -403,7 +403,10 @@ contract ZKPoT is IZKPoT {
     }
 
     /// @dev The leader of turn `turn`: the (turn+1)-th best valid submission of the round,
-    ///      by count, then lowest tie-break rank; zero once the ranking is exhausted.
+    ///      by count, then lowest tie-break rank; zero once the ranking is exhausted. Turn 0
+    ///      is the best so far (one read); a later turn reads the round's entries once and
+    ///      pops the best `turn` times from a heap in memory: O(n) storage reads and
+    ///      O(n + turn * log n) memory work for n participants.
     function _leaderAt(uint256 taskId, uint32 round, Round storage r, uint256 turn)
         private
         view
@@ -412,33 +415,66 @@ contract ZKPoT is IZKPoT {
         leader = r.leader;
         count = r.bestCount;
         if (turn == 0 || leader == address(0)) return (leader, count);
-        if (turn >= r.submitted) return (address(0), 0);
+        uint256 size = r.submitted;
+        if (turn >= size) return (address(0), 0);
         address[] storage members = _participants[taskId];
         mapping(uint256 => uint256) storage entries = _entries[taskId][round];
-        uint256 rank = _rank(round, leader);
-        for (uint256 k = 0; k < turn; ++k) {
-            // The best submission strictly after (count, rank) in the leader order.
-            address next = address(0);
-            uint32 nextCount = 0;
-            uint256 nextRank = 0;
-            for (uint256 i = 0; i < members.length; ++i) {
-                uint256 entry = entries.get(i);
-                if (entry == 0) continue;
-                uint32 c = SubmissionEntries.count(entry);
-                if (c > count) continue;
-                address a = members[i];
-                uint256 ar = _rank(round, a);
-                if (c == count && ar <= rank) continue;
-                if (next == address(0) || c > nextCount || (c == nextCount && ar < nextRank)) {
-                    next = a;
-                    nextCount = c;
-                    nextRank = ar;
-                }
-            }
-            leader = next;
-            count = nextCount;
-            rank = nextRank;
+        uint256[] memory counts = new uint256[](size);
+        uint256[] memory ranks = new uint256[](size);
+        address[] memory accounts = new address[](size);
+        uint256[] memory heap = new uint256[](size);
+        uint256 found = 0;
+        for (uint256 i = 0; found < size; ++i) {
+            uint256 entry = entries.get(i);
+            if (entry == 0) continue;
+            address a = members[i];
+            counts[found] = SubmissionEntries.count(entry);
+            ranks[found] = _rank(round, a);
+            accounts[found] = a;
+            heap[found] = found;
+            ++found;
         }
+        for (uint256 i = size / 2; i > 0; --i) {
+            _siftDown(heap, i - 1, size, counts, ranks);
+        }
+        for (uint256 k = 0; k < turn; ++k) {
+            --size;
+            heap[0] = heap[size];
+            _siftDown(heap, 0, size, counts, ranks);
+        }
+        uint256 top = heap[0];
+        return (accounts[top], uint32(counts[top]));
+    }
+
+    /// @dev Restores the heap order below `i` (the better submission above, see _before).
+    function _siftDown(
+        uint256[] memory heap,
+        uint256 i,
+        uint256 size,
+        uint256[] memory counts,
+        uint256[] memory ranks
+    ) private pure {
+        while (true) {
+            uint256 best = i;
+            uint256 left = 2 * i + 1;
+            if (left < size && _before(heap[left], heap[best], counts, ranks)) best = left;
+            if (left + 1 < size && _before(heap[left + 1], heap[best], counts, ranks)) {
+                best = left + 1;
+            }
+            if (best == i) return;
+            (heap[i], heap[best]) = (heap[best], heap[i]);
+            i = best;
+        }
+    }
+
+    /// @dev Whether submission `a` ranks before `b`: a higher count, or the same count and
+    ///      a lower tie-break rank (ranks are distinct hashes of distinct submitters).
+    function _before(uint256 a, uint256 b, uint256[] memory counts, uint256[] memory ranks)
+        private
+        pure
+        returns (bool)
+    {
+        return counts[a] > counts[b] || (counts[a] == counts[b] && ranks[a] < ranks[b]);
     }
 
     /// @dev Marks each accepted submission; the list must be strictly ascending.
