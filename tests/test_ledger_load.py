@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from zkpot.bench.ledger import LOAD_GAS, ledger_load
+from zkpot.cli import app
 from zkpot.ledger import Ledger
 
 SIZES = (4, 8, 16)
@@ -78,3 +80,15 @@ def test_every_call_fits_a_block_at_the_registration_limit(report: dict[str, Any
     assert report["register_limit_participants"] > 16
     assert report["within_block_gas_limit"]
     assert max(report["at_register_limit"].values()) <= report["block_gas_limit"]
+
+
+@pytest.mark.parametrize("sizes", ["8,4", "4,4", "1,4", "4,x", ""])
+def test_load_command_refuses_bad_sizes(sizes: str) -> None:
+    result = CliRunner().invoke(app, ["bench", "ledger", "--load", "--sizes", sizes])
+    assert result.exit_code == 2
+    assert "--sizes" in result.output
+
+
+def test_load_run_refuses_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="ascending"):
+        ledger_load(sizes=(8, 4))
