@@ -60,8 +60,8 @@ contract ZKPoTHandler {
     /// @dev task index => round => the hash of each appended block, as recomputed here.
     mapping(uint256 => mapping(uint32 => bytes32)) public expectedHash;
 
+    /// @dev The time of the sequence (each call warps to it first).
     uint256 public now_;
-    mapping(bytes32 => uint256) public calls; // "action:outcome" => count
 
     constructor() {
         zkpot = new ZKPoT();
@@ -96,7 +96,6 @@ contract ZKPoTHandler {
         }
         if (target > now_) now_ = target;
         VM.warp(now_);
-        _count("wait", true);
     }
 
     /// @notice Register another task (up to MAX_TASKS), or try to register a malformed one.
@@ -114,9 +113,7 @@ contract ZKPoTHandler {
             VM.prank(_actors[hostile % _actors.length]);
             try zkpot.registerTask(p) {
                 require(false, "a malformed task was registered");
-            } catch {
-                _count("register:refused", false);
-            }
+            } catch {}
             return;
         }
         if (_tasks.length >= MAX_TASKS) return;
@@ -155,9 +152,8 @@ contract ZKPoTHandler {
             _submitted[ti][round][sender] = true;
             _counts[ti][round][sender] = count;
             _submitters[ti][round].push(sender);
-            _count("submit", true);
         } catch {
-            _count("submit", false);
+            // refused: the rules are checked only for what the ledger accepts
         }
     }
 
@@ -174,9 +170,8 @@ contract ZKPoTHandler {
             require(g.current < g.rounds && _closed(ti), "hand-over before the round closed");
             require(_submitted[ti][g.current][sender], "hand-over by a non-submitter");
             require(named != address(0) && named == expected, "hand-over to a leader out of turn");
-            _count("handOver", true);
         } catch {
-            _count("handOver", false);
+            // refused: the rules are checked only for what the ledger accepts
         }
     }
 
@@ -229,9 +224,8 @@ contract ZKPoTHandler {
             );
             require(newHash == computed, "block hash is not the documented one");
             _appended(ti, round, computed, commitment, count, CID);
-            _count("propose", true);
         } catch {
-            _count("propose", false);
+            // refused: the rules are checked only for what the ledger accepts
         }
     }
 
@@ -261,9 +255,8 @@ contract ZKPoTHandler {
             );
             require(newHash == computed, "skipped block hash is not the documented one");
             _appended(ti, round, computed, g.globalCommitment, g.globalCount, g.globalCid);
-            _count("skip", true);
         } catch {
-            _count("skip", false);
+            // refused: the rules are checked only for what the ledger accepts
         }
     }
 
@@ -408,7 +401,6 @@ contract ZKPoTHandler {
         g.globalCommitment = p.initialCommitment;
         g.globalCid = p.initialCid;
         require(zkpot.genesisHash(id) == g.head, "genesis hash is not the documented one");
-        _count("register", true);
     }
 
     function _params(uint256 size, uint32 window, uint32 rounds, uint32 minCount)
@@ -440,10 +432,6 @@ contract ZKPoTHandler {
             if (g.members[i] == a) return true;
         }
         return false;
-    }
-
-    function _count(string memory action, bool accepted) internal {
-        calls[keccak256(abi.encode(action, accepted))] += 1;
     }
 }
 
