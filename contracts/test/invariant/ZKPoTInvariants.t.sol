@@ -128,7 +128,8 @@ contract ZKPoTHandler {
         TaskGhost storage g = _tasks[ti];
         address sender = _actors[actorSeed % _actors.length];
         uint32 round = g.current;
-        uint32 count = g.minCount + uint32(countSeed % (NUM_SAMPLES - g.minCount + 1));
+        // Three counts only, so that ties (broken by rank) are common.
+        uint32 count = g.minCount + uint32(countSeed % 3);
         uint256 commitment = uint256(keccak256(abi.encode(countSeed))) % R;
         flaw %= 8;
         if (flaw == 1) round = round + 1;
@@ -152,6 +153,11 @@ contract ZKPoTHandler {
             _submitted[ti][round][sender] = true;
             _counts[ti][round][sender] = count;
             _submitters[ti][round].push(sender);
+            // The same submission again, at once: refused.
+            VM.prank(sender);
+            try zkpot.submit(g.id, round, commitment, count, CID, proof) {
+                require(false, "double submission");
+            } catch {}
         } catch {
             // refused: the rules are checked only for what the ledger accepts
         }
@@ -185,48 +191,89 @@ contract ZKPoTHandler {
         TaskGhost storage g = _tasks[ti];
         (address expected, uint32 leaderCount) = _leaderNow(ti);
         flaw %= 8;
-        address sender = (flaw == 1 || expected == address(0)) ? _actors[actorSeed % _actors.length] : expected;
-        uint32 round = g.current;
-        if (flaw == 2) round += 1;
-        bytes32 parent = flaw == 3 ? keccak256(abi.encode(g.head)) : g.head;
-        uint32 count = g.minCount + uint32(countSeed % (NUM_SAMPLES - g.minCount + 1));
-        if (flaw == 4 && g.minCount > 0) count = g.minCount - 1;
-        uint256 commitment = uint256(keccak256(abi.encode("global", countSeed))) % R;
-        address[] memory accepted = _acceptedSubset(ti, round, subset, flaw == 5);
-        uint256[8] memory proof;
+        Proposal memory p;
+        p.sender = (flaw == 1 || expected == address(0)) ? _actors[actorSeed % _actors.length] : expected;
+        p.round = flaw == 2 ? g.current + 1 : g.current;
+        p.parent = flaw == 3 ? keccak256(abi.encode(g.head)) : g.head;
+        p.count = g.minCount + uint32(countSeed % (NUM_SAMPLES - g.minCount + 1));
+        if (flaw == 4 && g.minCount > 0) p.count = g.minCount - 1;
+        p.commitment = uint256(keccak256(abi.encode("global", countSeed))) % R;
+        p.accepted = _acceptedSubset(ti, p.round, subset, flaw == 5);
         // A hostile proposer (flaw 1) replays the leader's own global proof, as one that
         // copied the leader's pending transaction would; flaw 6 sends an invalid proof.
-        address prover = flaw == 1 && expected != address(0) ? expected : sender;
-        proof[0] = commitment + count + _globalTag(g.id, round, prover);
-        if (flaw == 6) proof[0] += 1;
-        VM.prank(sender);
-        try zkpot.proposeBlock(g.id, round, parent, commitment, count, CID, accepted, proof) returns (
-            bytes32 newHash
-        ) {
-            require(round == g.current && g.current < g.rounds, "block for another round");
-            require(_closed(ti), "block before the round closed");
-            require(expected != address(0) && sender == expected, "block by a leader out of turn");
-            require(parent == g.head, "block not linked to the head");
-            require(count >= g.minCount && count <= NUM_SAMPLES, "global count out of range");
-            require(flaw != 5 && flaw != 6, "invalid block accepted");
-            bytes32 computed = keccak256(
-                abi.encode(
-                    g.id,
-                    round,
-                    parent,
-                    sender,
-                    leaderCount,
-                    commitment,
-                    count,
-                    keccak256(bytes(CID)),
-                    keccak256(abi.encode(accepted))
-                )
-            );
-            require(newHash == computed, "block hash is not the documented one");
-            _appended(ti, round, computed, commitment, count, CID);
-        } catch {
-            // refused: the rules are checked only for what the ledger accepts
+        address prover = flaw == 1 && expected != address(0) ? expected : p.sender;
+        p.proof[0] = p.commitment + p.count + _globalTag(g.id, p.round, prover);
+        if (flaw == 6) p.proof[0] += 1;
+        bytes memory call = blockCall(g.id, p.round, p.parent, p.commitment, p.count, p.accepted, p.proof);
+        if (flaw == 0 && expected != address(0)) _frontRun(ti, expected, call);
+        VM.prank(p.sender);
+        (bool ok, bytes memory returned) = address(zkpot).call(call);
+        if (!ok) return; // refused: the rules are checked only for what the ledger accepts
+        require(p.round == g.current && g.current < g.rounds, "block for another round");
+        require(_closed(ti), "block before the round closed");
+        require(expected != address(0) && p.sender == expected, "block by a leader out of turn");
+        require(p.parent == g.head, "block not linked to the head");
+        require(p.count >= g.minCount && p.count <= NUM_SAMPLES, "global count out of range");
+        require(flaw != 5 && flaw != 6, "invalid block accepted");
+        bytes32 computed = keccak256(
+            abi.encode(
+                g.id,
+                p.round,
+                p.parent,
+                p.sender,
+                leaderCount,
+                p.commitment,
+                p.count,
+                keccak256(bytes(CID)),
+                keccak256(abi.encode(p.accepted))
+            )
+        );
+        require(abi.decode(returned, (bytes32)) == computed, "block hash is not the documented one");
+        _appended(ti, p.round, computed, p.commitment, p.count, CID);
+    }
+
+    struct Proposal {
+        address sender;
+        uint32 round;
+        bytes32 parent;
+        uint256 commitment;
+        uint32 count;
+        address[] accepted;
+        uint256[8] proof;
+    }
+
+    /// @dev Before an honest block: every other account sends the leader's own block (as
+    ///      one that copied the leader's pending transaction would), and the leader sends a
+    ///      valid block with another parent; the ledger must refuse each.
+    function _frontRun(uint256 ti, address leader, bytes memory call) internal {
+        for (uint256 i = 0; i < _actors.length; ++i) {
+            if (_actors[i] == leader) continue;
+            VM.prank(_actors[i]);
+            (bool ok,) = address(zkpot).call(call);
+            require(!ok, "block by a leader out of turn");
         }
+        TaskGhost storage g = _tasks[ti];
+        uint256[8] memory proof;
+        proof[0] = 1 + g.minCount + _globalTag(g.id, g.current, leader);
+        bytes memory stray =
+            blockCall(g.id, g.current, keccak256(abi.encode(g.head)), 1, g.minCount, new address[](0), proof);
+        VM.prank(leader);
+        (bool linked,) = address(zkpot).call(stray);
+        require(!linked, "block not linked to the head");
+    }
+
+    /// @notice The calldata of a block proposal: the one place that spells out
+    ///         proposeBlock's arguments, so that a change to them changes this alone.
+    function blockCall(
+        uint256 id,
+        uint32 round,
+        bytes32 parent,
+        uint256 commitment,
+        uint32 count,
+        address[] memory accepted,
+        uint256[8] memory proof
+    ) public pure returns (bytes memory) {
+        return abi.encodeCall(ZKPoT.proposeBlock, (id, round, parent, commitment, count, CID, accepted, proof));
     }
 
     /// @notice Anyone asks to skip the current round of a task.
@@ -284,19 +331,14 @@ contract ZKPoTHandler {
         return _leaderNow(ti);
     }
 
-    /// @notice A valid global proof for `leader`'s block of the current round of task `ti`.
-    function honestBlock(uint256 ti, address leader)
-        external
-        view
-        returns (uint256 id, uint32 round, bytes32 parent, uint256 commitment, uint32 count, uint256[8] memory proof)
-    {
+    /// @notice A valid block of the current round of task `ti` by `leader` (no submission
+    ///         accepted, a valid global proof), as calldata.
+    function honestBlock(uint256 ti, address leader) external view returns (bytes memory) {
         TaskGhost storage g = _tasks[ti];
-        id = g.id;
-        round = g.current;
-        parent = g.head;
-        commitment = 7;
-        count = g.minCount;
-        proof[0] = commitment + count + _globalTag(g.id, round, leader);
+        uint256[8] memory proof;
+        uint256 commitment = 7;
+        proof[0] = commitment + g.minCount + _globalTag(g.id, g.current, leader);
+        return blockCall(g.id, g.current, g.head, commitment, g.minCount, new address[](0), proof);
     }
 
     // ------------------------------------------------------------------ the rules, recomputed
@@ -305,7 +347,16 @@ contract ZKPoTHandler {
         TaskGhost storage g = _tasks[ti];
         if (g.current >= g.rounds || !_closed(ti)) return (address(0), 0);
         uint256 deadline = g.openedAt + g.window;
-        uint256 turn = now_ < deadline + g.window ? 0 : (now_ - deadline) / g.window;
+        return _leaderOfTurn(ti, now_ < deadline + g.window ? 0 : (now_ - deadline) / g.window);
+    }
+
+    /// @notice The leader the rules give turn `turn` of the current round of task `ti`.
+    function leaderOfTurn(uint256 ti, uint256 turn) external view returns (address, uint32) {
+        return _leaderOfTurn(ti, turn);
+    }
+
+    function _leaderOfTurn(uint256 ti, uint256 turn) internal view returns (address, uint32) {
+        TaskGhost storage g = _tasks[ti];
         address[] storage subs = _submitters[ti][g.current];
         if (turn >= subs.length) return (address(0), 0);
         // The (turn+1)-th best: count descending, then tie-break rank ascending.
@@ -496,10 +547,24 @@ contract ZKPoTInvariants {
         }
     }
 
-    /// @notice The ledger names the leader the rules give the current turn, and the round
-    ///         always ends: now, the turn's leader can append a valid block; and at the end
-    ///         of the last turn (the deadline if nobody submitted), anyone can skip the
-    ///         round, while one second earlier a leader still holds its turn.
+    /// @dev At the start of each turn still ahead, the ledger names the leader the rules
+    ///      give that turn (time moves forward only; the caller reverts the state after).
+    function _checkLaterTurns(ZKPoT zkpot, uint256 ti) internal {
+        (uint256 id, uint32 current,, uint256 openedAt, uint32 window,) = handler.ghost(ti);
+        uint256 submitted = handler.submittersOf(ti, current).length;
+        for (uint256 turn = 1; turn < submitted; ++turn) {
+            uint256 start = openedAt + window + turn * window;
+            if (start <= handler.now_()) continue;
+            VM.warp(start);
+            (address expected,) = handler.leaderOfTurn(ti, turn);
+            require(zkpot.roundState(id, current).leader == expected, "ledger's leader of a later turn differs");
+        }
+    }
+
+    /// @notice The ledger names the leader the rules give the current turn and each later
+    ///         one, and the round always ends: now, the turn's leader can append a valid
+    ///         block; and at the end of the last turn (the deadline if nobody submitted),
+    ///         anyone can skip the round, while one second earlier a leader still holds it.
     function invariant_leaderAndRoundAlwaysEnds() external {
         ZKPoT zkpot = handler.zkpot();
         address outsider = address(uint160(0x10000 + handler.POOL()));
@@ -512,11 +577,15 @@ contract ZKPoTInvariants {
             if (v.status == IZKPoT.RoundStatus.Closed) require(v.leader == leader, "ledger's leader differs");
 
             uint256 snapshot = VM.snapshotState();
+            _checkLaterTurns(zkpot, ti);
+            VM.revertToState(snapshot);
+            VM.warp(handler.now_());
+            snapshot = VM.snapshotState();
             if (leader != address(0)) {
-                (, uint32 round, bytes32 parent, uint256 c, uint32 count, uint256[8] memory proof) =
-                    handler.honestBlock(ti, leader);
+                bytes memory call = handler.honestBlock(ti, leader);
                 VM.prank(leader);
-                zkpot.proposeBlock(id, round, parent, c, count, "cid", new address[](0), proof);
+                (bool ok,) = address(zkpot).call(call);
+                require(ok, "the leader's valid block was refused");
                 require(zkpot.task(id).currentRound == current + 1, "the leader's block did not end the round");
                 VM.revertToState(snapshot);
                 snapshot = VM.snapshotState();
