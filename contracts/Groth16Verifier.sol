@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {BN254} from "./BN254.sol";
+
 /// @title Groth16 verifier over BN254 for the ZKPoT statement
 /// @notice Checks a Groth16 proof for exactly three public inputs, in this order:
 ///         [commitment, count, tag]. The verifying key is fixed at deployment and kept
@@ -12,11 +14,9 @@ pragma solidity ^0.8.24;
 ///      G2 coordinates follow EIP-197: the imaginary part (c1) comes first.
 contract Groth16Verifier {
     /// @dev Base field modulus q of BN254.
-    uint256 internal constant Q =
-        21888242871839275222246405745257275088696311157297823662689037894645226208583;
+    uint256 internal constant Q = BN254.Q;
     /// @dev Scalar field order r of BN254 (the public inputs live in this field).
-    uint256 internal constant R =
-        21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    uint256 internal constant R = BN254.R;
 
     /// @notice A verifying-key word is not a canonical base-field element, or a key point is
     ///         not on its curve (index into the 22 words; 22 means the G2 points as a whole).
@@ -55,11 +55,15 @@ contract Groth16Verifier {
         uint8[5] memory g1 = [0, 14, 16, 18, 20];
         for (uint256 k = 0; k < 5; ++k) {
             uint256 w = g1[k];
-            if (!_isG1(vk[w], vk[w + 1])) revert InvalidVerifyingKey(w);
+            if (!BN254.isG1(vk[w], vk[w + 1])) revert InvalidVerifyingKey(w);
         }
         // The G2 points must be on the twist and in the subgroup: the pairing precompile
         // checks both, so pair each of them with the point at infinity.
-        if (!_areG2(vk)) revert InvalidVerifyingKey(22);
+        uint256[12] memory g2;
+        for (uint256 i = 0; i < 12; ++i) {
+            g2[i] = vk[2 + i];
+        }
+        if (!BN254.areG2(g2)) revert InvalidVerifyingKey(22);
 
         ALPHA_X = vk[0];
         ALPHA_Y = vk[1];
@@ -104,9 +108,9 @@ contract Groth16Verifier {
 
         // vk_x = IC0 + input0*IC1 + input1*IC2 + input2*IC3
         uint256[2] memory vkX = [IC0_X, IC0_Y];
-        if (!_mulAdd(vkX, IC1_X, IC1_Y, input[0])) return false;
-        if (!_mulAdd(vkX, IC2_X, IC2_Y, input[1])) return false;
-        if (!_mulAdd(vkX, IC3_X, IC3_Y, input[2])) return false;
+        if (!BN254.mulAdd(vkX, IC1_X, IC1_Y, input[0])) return false;
+        if (!BN254.mulAdd(vkX, IC2_X, IC2_Y, input[1])) return false;
+        if (!BN254.mulAdd(vkX, IC3_X, IC3_Y, input[2])) return false;
 
         uint256[24] memory p;
         // (-A, B)
@@ -138,66 +142,6 @@ contract Groth16Verifier {
         p[22] = DELTA_Y1;
         p[23] = DELTA_Y0;
 
-        return _pairingIsOne(p);
-    }
-
-    /// @dev acc := acc + s * (px, py). False if a precompile call fails.
-    function _mulAdd(uint256[2] memory acc, uint256 px, uint256 py, uint256 s)
-        private
-        view
-        returns (bool ok)
-    {
-        assembly ("memory-safe") {
-            let m := mload(0x40)
-            mstore(m, px)
-            mstore(add(m, 0x20), py)
-            mstore(add(m, 0x40), s)
-            // ecMul writes s*P to m+0x40..m+0x80; ecAdd then reads acc followed by it.
-            ok := staticcall(gas(), 0x07, m, 0x60, add(m, 0x40), 0x40)
-            if ok {
-                mstore(m, mload(acc))
-                mstore(add(m, 0x20), mload(add(acc, 0x20)))
-                ok := staticcall(gas(), 0x06, m, 0x80, acc, 0x40)
-            }
-        }
-    }
-
-    /// @dev True iff the pairing precompile accepts the four pairs and returns 1.
-    function _pairingIsOne(uint256[24] memory p) private view returns (bool ok) {
-        assembly ("memory-safe") {
-            let out := mload(0x40)
-            mstore(out, 0)
-            ok := staticcall(gas(), 0x08, p, 0x300, out, 0x20)
-            ok := and(ok, and(eq(returndatasize(), 0x20), eq(mload(out), 1)))
-        }
-    }
-
-    /// @dev True iff (x, y) is a valid G1 point (or the point at infinity (0, 0)).
-    function _isG1(uint256 x, uint256 y) private view returns (bool ok) {
-        assembly ("memory-safe") {
-            let m := mload(0x40)
-            mstore(m, x)
-            mstore(add(m, 0x20), y)
-            mstore(add(m, 0x40), 0)
-            mstore(add(m, 0x60), 0)
-            ok := staticcall(gas(), 0x06, m, 0x80, m, 0x40)
-        }
-    }
-
-    /// @dev True iff beta, gamma and delta are valid G2 points: each is paired with the
-    ///      G1 point at infinity, so the product is 1 whenever the precompile accepts them.
-    function _areG2(uint256[22] memory vk) private view returns (bool ok) {
-        uint256[18] memory p;
-        for (uint256 k = 0; k < 3; ++k) {
-            for (uint256 j = 0; j < 4; ++j) {
-                p[6 * k + 2 + j] = vk[2 + 4 * k + j];
-            }
-        }
-        assembly ("memory-safe") {
-            let out := mload(0x40)
-            mstore(out, 0)
-            ok := staticcall(gas(), 0x08, p, 0x240, out, 0x20)
-            ok := and(ok, eq(mload(out), 1))
-        }
+        return BN254.pairingIsOne(p);
     }
 }

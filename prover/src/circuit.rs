@@ -14,9 +14,8 @@ use ark_relations::gr1cs::{
 };
 use ark_relations::lc;
 
-use crate::commitment::parameter_bits;
-use crate::gadgets::range::alloc_signed;
-use crate::gadgets::{argmax, commit, enforce, fr, pow2, product, relu, witness};
+use crate::gadgets::model::{self, Parameters};
+use crate::gadgets::{argmax, enforce, fr, pow2, product, relu, witness};
 use crate::inference::Trace;
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
 
@@ -62,13 +61,6 @@ impl<'a> AccuracyCircuit<'a> {
     }
 }
 
-/// The model's wires: every weight and bias, and the bits that range-check them.
-struct Parameters {
-    weights: Vec<Vec<Variable>>,
-    biases: Vec<Vec<Variable>>,
-    bits: Vec<Variable>,
-}
-
 /// A layer's input for one sample: public constants or private wires with their values.
 enum Activations<'t> {
     Public(&'t [u8]),
@@ -89,12 +81,10 @@ impl ConstraintSynthesizer<Fr> for AccuracyCircuit<'_> {
         // The tag enters no constraint: the QAP binds every public input to the proof.
         let _tag = input(|s| s.tag)?;
 
-        let params = self.allocate_parameters(&cs)?;
-        let bit_values = self.witness.map(|w| parameter_bits(self.spec, &w.model));
-        commit::enforce_commitment(
+        let params = model::open(
             &cs,
-            &params.bits,
-            bit_values.as_deref(),
+            self.spec,
+            self.witness.map(|w| &w.model),
             self.witness.map(|w| w.salt),
             commitment,
             self.statement.map(|s| s.commitment),
@@ -114,43 +104,6 @@ impl ConstraintSynthesizer<Fr> for AccuracyCircuit<'_> {
 }
 
 impl AccuracyCircuit<'_> {
-    fn allocate_parameters(
-        &self,
-        cs: &ConstraintSystemRef<Fr>,
-    ) -> Result<Parameters, SynthesisError> {
-        let spec = self.spec;
-        let mut params = Parameters {
-            weights: vec![],
-            biases: vec![],
-            bits: vec![],
-        };
-        let model = self.witness.map(|w| &w.model);
-        for l in 0..spec.num_layers() {
-            let mut alloc = |values: Option<&Vec<i64>>, n: usize, bits: u32| {
-                (0..n)
-                    .map(|i| {
-                        let (v, b) = alloc_signed(cs, values.map(|vs| vs[i]), bits)?;
-                        params.bits.extend(b);
-                        Ok(v)
-                    })
-                    .collect::<Result<Vec<_>, SynthesisError>>()
-            };
-            let w = alloc(
-                model.map(|m| &m.weights[l]),
-                spec.weight_count(l),
-                spec.weight_bits,
-            )?;
-            let b = alloc(
-                model.map(|m| &m.biases[l]),
-                spec.widths[l + 1],
-                spec.bias_bits,
-            )?;
-            params.weights.push(w);
-            params.biases.push(b);
-        }
-        Ok(params)
-    }
-
     /// All constraints of one sample; returns its match bit.
     fn sample(
         &self,

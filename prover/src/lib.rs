@@ -1,14 +1,17 @@
-//! ZKPoT prover: a Groth16 (BN254) proof that a committed, quantised MLP classifies a
-//! stated number of a task's public test samples correctly.
+//! ZKPoT prover: Groth16 (BN254) proofs that a committed, quantised MLP classifies a
+//! stated number of a task's public test samples correctly, and that a committed global
+//! model is the weighted average of committed models.
 //!
 //! - [`spec`]: the task's model spec, test set and quantised models;
 //! - [`inference`]: the exact integer inference the circuit proves;
 //! - [`commitment`]: the hiding Poseidon commitment to a model;
-//! - [`gadgets`] and [`circuit`]: the R1CS statement;
+//! - [`gadgets`] and [`circuit`]: the R1CS accuracy statement;
+//! - [`aggregation`]: the statement that a global model is the weighted average of others;
 //! - [`r1cs`]: the circuit's constraint matrices, compactly;
 //! - [`groth16`]: setup, prove (timed step by step), verify; [`encoding`] and [`evm`]:
 //!   bytes and EVM words.
 
+pub mod aggregation;
 pub mod circuit;
 pub mod commitment;
 pub mod encoding;

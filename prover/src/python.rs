@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt};
 use rand::rngs::OsRng;
 
+use crate::aggregation::{self, Shape};
 use crate::circuit::Statement;
 use crate::encoding::{self, field_from_be, field_to_be};
 use crate::error::Error;
@@ -112,6 +113,47 @@ impl ProvingKey {
 
     /// Seconds of one G1 MSM with random full-size scalars over this key's H query (the
     /// evaluation domain): the floor of any Groth16 prover for this circuit.
+    fn floor_msm_seconds(&self, py: Python<'_>) -> f64 {
+        let key = self.0.clone();
+        py.allow_threads(move || groth16::prover::floor_msm(&key.pk.h_query, &mut OsRng))
+    }
+
+    fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::new(self.0.pk.vk.clone())
+    }
+}
+
+/// A task's aggregation proving key (with its circuit's matrices).
+#[pyclass(frozen, module = "zkpot._prover")]
+pub struct AggregationKey(Arc<groth16::AggregationKey>);
+
+#[pymethods]
+impl AggregationKey {
+    #[getter]
+    fn num_constraints(&self) -> usize {
+        self.0.matrices.num_constraints
+    }
+
+    #[getter]
+    fn num_variables(&self) -> usize {
+        self.0.matrices.num_variables()
+    }
+
+    #[getter]
+    fn domain_size(&self) -> usize {
+        self.0.pk.h_query.len() + 1
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.0.shape.capacity
+    }
+
+    #[getter]
+    fn frac_bits(&self) -> u32 {
+        self.0.shape.frac_bits
+    }
+
     fn floor_msm_seconds(&self, py: Python<'_>) -> f64 {
         let key = self.0.clone();
         py.allow_threads(move || groth16::prover::floor_msm(&key.pk.h_query, &mut OsRng))
@@ -278,6 +320,190 @@ fn commit<'py>(
     Ok(PyBytes::new(py, &field_to_be(&c)))
 }
 
+/// Weights and biases per layer, as they cross the boundary.
+type Layers = (Vec<Vec<i64>>, Vec<Vec<i64>>);
+
+fn model_of((weights, biases): Layers) -> QuantizedModel {
+    QuantizedModel { weights, biases }
+}
+
+fn layers_of(m: QuantizedModel) -> Layers {
+    (m.weights, m.biases)
+}
+
+/// Key generation for the aggregation circuit of `spec` with `capacity` slots.
+#[pyfunction]
+fn aggregation_setup(
+    py: Python<'_>,
+    spec: &Bound<'_, PyAny>,
+    capacity: usize,
+    frac_bits: u32,
+) -> PyResult<(AggregationKey, VerifyingKey)> {
+    let shape = Shape {
+        spec: spec_of(spec)?,
+        capacity,
+        frac_bits,
+    };
+    let (key, vk) = py
+        .allow_threads(|| groth16::aggregation_setup(&shape, &mut OsRng))
+        .map_err(err)?;
+    Ok((AggregationKey(Arc::new(key)), VerifyingKey::new(vk)))
+}
+
+/// Proves the aggregate of `models` (each with its salt and weight, in slot order; the
+/// remaining slots are padded). Returns `(proof, global commitment, slot commitments,
+/// global model, timings)`.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn aggregation_prove<'py>(
+    py: Python<'py>,
+    key: &AggregationKey,
+    models: Vec<Layers>,
+    salts: Vec<Vec<u8>>,
+    weights: Vec<u64>,
+    global_salt: &[u8],
+) -> PyResult<(
+    Proof,
+    Bound<'py, PyBytes>,
+    Vec<Bound<'py, PyBytes>>,
+    Layers,
+    Timings,
+)> {
+    if models.len() != salts.len() || models.len() != weights.len() {
+        return Err(ProverError::new_err(format!(
+            "{} models, {} salts and {} weights",
+            models.len(),
+            salts.len(),
+            weights.len()
+        )));
+    }
+    for m in &models {
+        if m.0.len() != key.0.shape.spec.num_layers() || m.1.len() != m.0.len() {
+            return Err(ProverError::new_err(
+                "a model has the wrong number of layers",
+            ));
+        }
+    }
+    let salts = salts
+        .iter()
+        .map(|s| field(s))
+        .collect::<PyResult<Vec<Fr>>>()?;
+    let global_salt = field(global_salt)?;
+    let contributions: Vec<(QuantizedModel, Fr, u64)> = models
+        .into_iter()
+        .map(model_of)
+        .zip(salts)
+        .zip(weights)
+        .map(|((m, s), w)| (m, s, w))
+        .collect();
+    let key = key.0.clone();
+    let proven = py
+        .allow_threads(move || {
+            groth16::aggregation_prove(&key, &contributions, global_salt, &mut OsRng)
+        })
+        .map_err(err)?;
+    let t = proven.timings;
+    let timings = vec![
+        ("witness_s", t.witness_s),
+        ("qap_s", t.qap_s),
+        ("msm_a_s", t.msm_a_s),
+        ("msm_b_g1_s", t.msm_b_g1_s),
+        ("msm_b_g2_s", t.msm_b_g2_s),
+        ("msm_c_s", t.msm_c_s),
+        ("msm_h_s", t.msm_h_s),
+    ];
+    let commitments = proven
+        .statement
+        .slots
+        .iter()
+        .map(|(c, _)| PyBytes::new(py, &field_to_be(c)))
+        .collect();
+    Ok((
+        Proof(proven.proof),
+        PyBytes::new(py, &field_to_be(&proven.statement.global)),
+        commitments,
+        layers_of(proven.global),
+        timings,
+    ))
+}
+
+/// Checks an aggregation proof. Inputs that are not field elements never verify.
+#[pyfunction]
+fn aggregation_verify(
+    vk: &VerifyingKey,
+    global: &[u8],
+    commitments: Vec<Vec<u8>>,
+    weights: Vec<u64>,
+    proof: &Proof,
+) -> PyResult<bool> {
+    if commitments.len() != weights.len() {
+        return Ok(false);
+    }
+    let Ok(global) = field_from_be(global) else {
+        return Ok(false);
+    };
+    let mut slots = Vec::with_capacity(commitments.len());
+    for (c, w) in commitments.iter().zip(weights) {
+        let Ok(c) = field_from_be(c) else {
+            return Ok(false);
+        };
+        slots.push((c, w));
+    }
+    if slots.len() + 1 + slots.len() + 1 != vk.pvk.vk.gamma_abc_g1.len() {
+        return Ok(false);
+    }
+    groth16::aggregation_verify(&vk.pvk, &aggregation::Statement { global, slots }, &proof.0)
+        .map_err(err)
+}
+
+/// The fixed-point weights of sample counts (see `aggregation::weights`).
+#[pyfunction]
+fn aggregation_weights(counts: Vec<u64>, frac_bits: u32) -> PyResult<Vec<u64>> {
+    if !(1..=aggregation::MAX_FRAC_BITS).contains(&frac_bits) {
+        return Err(ProverError::new_err(format!(
+            "frac_bits must be in 1..={}, got {frac_bits}",
+            aggregation::MAX_FRAC_BITS
+        )));
+    }
+    aggregation::weights(&counts, frac_bits).map_err(err)
+}
+
+/// The native rounded weighted average that the aggregation circuit checks.
+#[pyfunction]
+fn aggregate(
+    spec: &Bound<'_, PyAny>,
+    models: Vec<Layers>,
+    weights: Vec<u64>,
+    frac_bits: u32,
+) -> PyResult<Layers> {
+    let shape = Shape {
+        spec: spec_of(spec)?,
+        capacity: models.len().max(1),
+        frac_bits,
+    };
+    let models: Vec<QuantizedModel> = models.into_iter().map(model_of).collect();
+    for m in &models {
+        if m.weights.len() != shape.spec.num_layers() || m.biases.len() != m.weights.len() {
+            return Err(ProverError::new_err(
+                "a model has the wrong number of layers",
+            ));
+        }
+    }
+    aggregation::aggregate(&shape, &models, &weights)
+        .map(layers_of)
+        .map_err(err)
+}
+
+/// The commitment of an empty aggregation slot.
+#[pyfunction]
+fn padding_commitment<'py>(
+    py: Python<'py>,
+    spec: &Bound<'_, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let c = aggregation::padding_commitment(&spec_of(spec)?);
+    Ok(PyBytes::new(py, &field_to_be(&c)))
+}
+
 /// The circuit's own integer inference: per-sample logits and match bits.
 #[pyfunction]
 fn infer(
@@ -309,6 +535,13 @@ fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(infer, m)?)?;
+    m.add_class::<AggregationKey>()?;
+    m.add_function(wrap_pyfunction!(aggregation_setup, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregation_prove, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregation_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregation_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate, m)?)?;
+    m.add_function(wrap_pyfunction!(padding_commitment, m)?)?;
     m.add("ProverError", m.py().get_type::<ProverError>())?;
     m.add(
         "ActivationOverflowError",

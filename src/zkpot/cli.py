@@ -15,6 +15,7 @@ from rich.progress import TaskID
 
 from zkpot.attacks.cli import experiment_app
 from zkpot.explorer.cli import register as register_explorer_command
+from zkpot.learning.integer_model import QuantizationError
 from zkpot.node.cli import register as register_node_commands
 from zkpot.onramp.cli import register as register_onramp_commands
 
@@ -184,6 +185,66 @@ def bench_prover_cmd(
         raise typer.BadParameter(f"unknown peer {vs!r}; the only peer is ezkl")
     with console.status(f"proving {dataset} accuracy over {samples} samples"):
         result = bench_prover(_check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl")
+    _emit(result, as_json)
+
+
+@bench_app.command("aggregation")
+def bench_aggregation_cmd(
+    dataset: Dataset = "digits",
+    hidden: Annotated[int, typer.Option(min=1, max=1024, help="Hidden layer width.")] = 32,
+    contributions: Annotated[
+        list[int] | None,
+        typer.Option(min=1, max=64, help="Contributions per aggregate (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Training seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Setup, prove and verify the aggregation proof for 5 and 10 contributions."""
+    from zkpot.bench.aggregation import bench_aggregation
+
+    sizes = tuple(contributions) if contributions else (5, 10)
+    with console.status(f"proving {dataset} aggregates of {', '.join(map(str, sizes))} models"):
+        result = bench_aggregation(_check_dataset(dataset), hidden, sizes, seed)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    from rich.table import Table
+
+    columns = ["contributions", "constraints", "domain_size", "setup_s", "prove_s"]
+    columns += ["floor_s", "floor_ratio", "verify_ms", "verify_gas", "peak_rss_mb"]
+    table = Table(title=f"aggregation proof, {dataset} {result['widths']}", header_style="bold")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for run in result["runs"]:
+        table.add_row(*(str(run[c]) for c in columns))
+    Console().print(table)
+
+
+@bench_app.command("format")
+def bench_format_cmd(
+    dataset: Dataset = "mnist",
+    scales: Annotated[
+        str | None, typer.Option(help="Weight scale per layer, comma-separated.")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
+    participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
+    seed: Annotated[int, typer.Option(min=0, help="Partition and training seed.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Accuracy of averaging in the task's fixed-point format, against per-model scales."""
+    from zkpot.bench.format import bench_format
+
+    fmt = None
+    if scales is not None:
+        try:
+            fmt = tuple(float(s) for s in scales.split(","))
+        except ValueError:
+            raise typer.BadParameter(f"scales must be numbers, got {scales!r}") from None
+    with console.status(f"training {rounds} rounds of {dataset} three ways"):
+        try:
+            result = bench_format(_check_dataset(dataset), fmt, participants, rounds, seed=seed)
+        except QuantizationError as exc:
+            raise typer.BadParameter(str(exc)) from None
     _emit(result, as_json)
 
 

@@ -1,9 +1,12 @@
-//! Small R1CS gadgets, one per non-linearity of the accuracy statement.
+//! Small R1CS gadgets, one per non-linearity of the accuracy and aggregation
+//! statements.
 //!
 //! Linear combinations are free in R1CS; only these gadgets cost constraints.
 
 pub mod argmax;
+pub mod average;
 pub mod commit;
+pub mod model;
 pub mod range;
 pub mod relu;
 

@@ -1,4 +1,4 @@
-//! Setup, prove and verify: Groth16 over BN254 for the accuracy circuit.
+//! Setup, prove and verify: Groth16 over BN254 for the accuracy and aggregation circuits.
 //!
 //! The constraint matrices depend only on the task: setup synthesises the circuit once,
 //! keeps its matrices (compactly, [`crate::r1cs`]) beside the proving key, and each proof
@@ -10,6 +10,7 @@ pub mod generator;
 pub mod prover;
 
 use ark_bn254::{Bn254, Fr};
+use ark_ff::Zero;
 use ark_groth16::r1cs_to_qap::LibsnarkReduction;
 use ark_groth16::{
     prepare_verifying_key, Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
@@ -21,6 +22,7 @@ use ark_std::UniformRand;
 use rand::{CryptoRng, RngCore};
 use std::time::Instant;
 
+use crate::aggregation::{self, AggregationCircuit, Shape};
 use crate::circuit::{AccuracyCircuit, Statement, Witness};
 use crate::commitment::commit;
 use crate::error::{Error, Result};
@@ -46,7 +48,10 @@ pub struct Proven {
     pub timings: Timings,
 }
 
-fn synthesize(circuit: AccuracyCircuit, mode: SynthesisMode) -> Result<ConstraintSystem<Fr>> {
+fn synthesize<C: ConstraintSynthesizer<Fr>>(
+    circuit: C,
+    mode: SynthesisMode,
+) -> Result<ConstraintSystem<Fr>> {
     let cs = ConstraintSystem::new_ref();
     cs.set_optimization_goal(OptimizationGoal::Constraints);
     cs.set_mode(mode);
@@ -162,6 +167,152 @@ pub fn prepare(vk: &VerifyingKey<Bn254>) -> PreparedVerifyingKey<Bn254> {
 pub fn verify(
     pvk: &PreparedVerifyingKey<Bn254>,
     statement: &Statement,
+    proof: &Proof<Bn254>,
+) -> Result<bool> {
+    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
+        pvk,
+        proof,
+        &statement.public_inputs(),
+    )?)
+}
+
+/// Everything a leader needs to prove aggregates for one task.
+pub struct AggregationKey {
+    pub shape: Shape,
+    pub pk: ProvingKey<Bn254>,
+    pub matrices: Matrices,
+}
+
+/// An aggregation proof with its statement and the global model it proves.
+#[derive(Clone, Debug)]
+pub struct ProvenAggregate {
+    pub proof: Proof<Bn254>,
+    pub statement: aggregation::Statement,
+    pub global: QuantizedModel,
+    pub timings: Timings,
+}
+
+/// The aggregation circuit's R1CS matrices.
+pub fn aggregation_matrices(shape: &Shape) -> Result<Matrices> {
+    shape.validate()?;
+    let circuit = AggregationCircuit {
+        shape,
+        statement: None,
+        witness: None,
+    };
+    Matrices::from_constraint_system(&synthesize(circuit, SynthesisMode::Setup)?)
+}
+
+/// Circuit-specific setup of the aggregation circuit (the same trust as [`setup`]).
+pub fn aggregation_setup<R: RngCore + CryptoRng>(
+    shape: &Shape,
+    rng: &mut R,
+) -> Result<(AggregationKey, VerifyingKey<Bn254>)> {
+    let matrices = aggregation_matrices(shape)?;
+    let pk = generator::generate_random_parameters(&matrices, rng)?;
+    let vk = pk.vk.clone();
+    Ok((
+        AggregationKey {
+            shape: shape.clone(),
+            pk,
+            matrices,
+        },
+        vk,
+    ))
+}
+
+/// The statement and witness of aggregating `contributions` (model, salt, weight), in slot
+/// order, with the remaining slots padded.
+pub fn aggregation_witness(
+    shape: &Shape,
+    contributions: &[(QuantizedModel, Fr, u64)],
+    global_salt: Fr,
+) -> Result<(aggregation::Statement, aggregation::Witness)> {
+    if contributions.is_empty() || contributions.len() > shape.capacity {
+        return Err(Error::InvalidModel(format!(
+            "{} contributions for {} slots",
+            contributions.len(),
+            shape.capacity
+        )));
+    }
+    let padding = aggregation::padding_model(&shape.spec);
+    let mut slots: Vec<(QuantizedModel, Fr, u64)> = contributions.to_vec();
+    slots.resize(shape.capacity, (padding, Fr::zero(), 0));
+    let models: Vec<QuantizedModel> = slots.iter().map(|s| s.0.clone()).collect();
+    let weights: Vec<u64> = slots.iter().map(|s| s.2).collect();
+    let global = aggregation::aggregate(shape, &models, &weights)?;
+    let statement = aggregation::Statement {
+        global: commit(&shape.spec, &global, global_salt),
+        slots: slots
+            .iter()
+            .map(|(m, salt, w)| (commit(&shape.spec, m, *salt), *w))
+            .collect(),
+    };
+    let witness = aggregation::Witness {
+        models,
+        salts: slots.iter().map(|s| s.1).collect(),
+        global,
+        global_salt,
+    };
+    Ok((statement, witness))
+}
+
+/// The full assignment of the aggregation circuit.
+pub fn aggregation_assignment(
+    key: &AggregationKey,
+    statement: &aggregation::Statement,
+    witness: &aggregation::Witness,
+) -> Result<Vec<Fr>> {
+    let circuit = AggregationCircuit {
+        shape: &key.shape,
+        statement: Some(statement),
+        witness: Some(witness),
+    };
+    let cs = synthesize(
+        circuit,
+        SynthesisMode::Prove {
+            construct_matrices: false,
+            generate_lc_assignments: false,
+        },
+    )?;
+    let z = [cs.instance_assignment()?, cs.witness_assignment()?].concat();
+    if z.len() != key.matrices.num_variables()
+        || cs.num_instance_variables() != key.matrices.num_instance
+    {
+        return Err(Error::Malformed {
+            what: "aggregation key",
+            reason: "its circuit does not match this prover".into(),
+        });
+    }
+    Ok(z)
+}
+
+/// Proves that the rounded weighted average of `contributions`, committed with
+/// `global_salt`, is the global model; returns it with the proof.
+pub fn aggregation_prove<R: RngCore + CryptoRng>(
+    key: &AggregationKey,
+    contributions: &[(QuantizedModel, Fr, u64)],
+    global_salt: Fr,
+    rng: &mut R,
+) -> Result<ProvenAggregate> {
+    let start = Instant::now();
+    let (statement, witness) = aggregation_witness(&key.shape, contributions, global_salt)?;
+    let z = aggregation_assignment(key, &statement, &witness)?;
+    let witness_s = start.elapsed().as_secs_f64();
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+    let (proof, mut timings) = prover::create_proof(&key.pk, &key.matrices, r, s, &z)?;
+    timings.witness_s = witness_s;
+    Ok(ProvenAggregate {
+        proof,
+        statement,
+        global: witness.global,
+        timings,
+    })
+}
+
+pub fn aggregation_verify(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    statement: &aggregation::Statement,
     proof: &Proof<Bn254>,
 ) -> Result<bool> {
     Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(

@@ -6,6 +6,9 @@ WORKDIR, writes ``task.pk`` and ``task.vk`` there and prints its time and peak R
 ``model.bin``; it prints the load and prove times, the prover's own step timings, the
 floor MSM of the key's evaluation domain (measured after the proof, on the same key),
 the peak RSS of loading and proving, and the proof with its public inputs.
+``python -m zkpot.bench.child aggregation WORKDIR M F`` sets up the aggregation circuit
+for ``M`` slots, proves the sample-weighted average of ``model0.bin .. model{M-1}.bin``
+and verifies it, printing the same measurements.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from zkpot import proving
+from zkpot.learning.aggregate import aggregation_weights
 from zkpot.learning.integer_model import ModelSpec, QuantizedModel
+from zkpot.ledger import Ledger
 
 
 def _high_water_mb() -> float:
@@ -68,6 +73,57 @@ def prove(work: Path, salt: int, tag: int) -> dict[str, object]:
     }
 
 
+def aggregation(work: Path, size: int, frac_bits: int) -> dict[str, object]:
+    models = [QuantizedModel.from_bytes((work / f"model{k}.bin").read_bytes()) for k in range(size)]
+    circuit = proving.AggregationCircuit(models[0].spec, capacity=size, frac_bits=frac_bits)
+    t = time.perf_counter()
+    key, vk = proving.setup_aggregation(circuit)
+    setup_s = time.perf_counter() - t
+    setup_peak = _high_water_mb()
+    counts = [1000 + 100 * k for k in range(size)]
+    weights = aggregation_weights(counts, frac_bits)
+    salts = [proving.new_salt() for _ in range(size)]
+    t = time.perf_counter()
+    proven = proving.prove_aggregation(
+        key, list(zip(models, salts, weights, strict=True)), proving.new_salt()
+    )
+    prove_s = time.perf_counter() - t
+    t = time.perf_counter()
+    repeats = 20
+    for _ in range(repeats):
+        ok = proving.verify_aggregation(
+            vk, proven.global_commitment, proven.commitments, proven.weights, proven.proof
+        )
+    verify_ms = (time.perf_counter() - t) / repeats * 1e3
+    if not ok:
+        raise RuntimeError("the benchmark's own aggregation proof did not verify")
+    ledger = Ledger.in_process()
+    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
+    inputs = [proven.global_commitment]
+    for c, w in zip(proven.commitments, proven.weights, strict=True):
+        inputs += [c, w]
+    proof_words = list(proven.proof.to_evm())
+    if not ledger.verify_aggregation(verifier, proof_words, inputs):
+        raise RuntimeError("the aggregation verifier contract refused the benchmark's proof")
+    verify_gas = ledger.verify_aggregation_gas(verifier, proof_words, inputs)
+    return {
+        "contributions": size,
+        "constraints": key.num_constraints,
+        "variables": key.num_variables,
+        "domain_size": key.domain_size,
+        "public_inputs": 1 + 2 * size,
+        "setup_s": round(setup_s, 3),
+        "setup_peak_rss_mb": round(setup_peak, 1),
+        "prove_s": round(prove_s, 3),
+        **{k: round(v, 3) for k, v in proven.timings.items()},
+        "floor_s": round(key.floor_msm_seconds(), 3),
+        "verify_ms": round(verify_ms, 3),
+        "peak_rss_mb": round(_high_water_mb(), 1),
+        "proof_bytes": len(proven.proof.to_bytes()),
+        "verify_gas": verify_gas,
+    }
+
+
 def main(argv: list[str]) -> None:
     step, work, *rest = argv
     if step == "setup":
@@ -75,8 +131,11 @@ def main(argv: list[str]) -> None:
     elif step == "prove":
         salt, tag = rest
         out = prove(Path(work), int(salt), int(tag))
+    elif step == "aggregation":
+        size, frac_bits = rest
+        out = aggregation(Path(work), int(size), int(frac_bits))
     else:
-        raise SystemExit(f"unknown step {step!r}: expected 'setup' or 'prove'")
+        raise SystemExit(f"unknown step {step!r}: expected 'setup', 'prove' or 'aggregation'")
     print(json.dumps(out))
 
 

@@ -37,6 +37,7 @@ from zkpot.learning.model import MLP
 __all__ = [
     "DEFAULT_INPUT_BITS",
     "DEFAULT_SHIFTS",
+    "DEFAULT_WEIGHT_SCALES",
     "choose_shifts",
     "default_spec",
     "quantize",
@@ -106,8 +107,19 @@ def _fit_hidden_layer(
     raise QuantizationError(f"hidden layer {layer}: no weight scale avoids overflow")
 
 
-def quantize(mlp: MLP, spec: ModelSpec, calibration_x_q: ArrayLike) -> QuantizedModel:
+def quantize(
+    mlp: MLP,
+    spec: ModelSpec,
+    calibration_x_q: ArrayLike,
+    scales: tuple[float, ...] | None = None,
+) -> QuantizedModel:
     """Quantise ``mlp`` for ``spec`` so that inference on ``calibration_x_q`` cannot overflow.
+
+    With ``scales`` (one weight scale per layer: a task's fixed-point format, in which
+    models can be averaged in integers, :mod:`zkpot.learning.aggregate`) every layer is
+    quantised at its given scale, clipping weights and biases to their ranges, and a model
+    that overflows the activation range on the calibration set raises
+    ``QuantizationError``: it cannot be proven in that format.
 
     Layer by layer, ``S_w`` starts at ``max(max|W| / 127, max|b| / (S_in * (2^19 - 1)))``
     (for the default bit widths).  For a hidden layer the calibration batch (the task's
@@ -120,6 +132,8 @@ def quantize(mlp: MLP, spec: ModelSpec, calibration_x_q: ArrayLike) -> Quantized
         raise QuantizationError(f"model widths {mlp.widths} differ from spec {spec.widths}")
     if spec.weight_bits < 2 or spec.bias_bits < 2:
         raise QuantizationError("quantisation needs weight_bits >= 2 and bias_bits >= 2")
+    if scales is not None:
+        return _quantize_in_format(mlp, spec, calibration_x_q, scales)
     a = _calibration_inputs(spec, calibration_x_q)
     s_in = input_scale(spec)
     weights, biases, scales = [], [], []
@@ -137,6 +151,33 @@ def quantize(mlp: MLP, spec: ModelSpec, calibration_x_q: ArrayLike) -> Quantized
     qmodel = QuantizedModel(spec, tuple(weights), tuple(biases), tuple(scales))
     if not check_in_range(qmodel, calibration_x_q):
         raise QuantizationError("quantised model overflows on the calibration set")
+    return qmodel
+
+
+def _quantize_in_format(
+    mlp: MLP, spec: ModelSpec, calibration_x_q: ArrayLike, scales: tuple[float, ...]
+) -> QuantizedModel:
+    if len(scales) != spec.num_layers or not all(
+        isinstance(s, float | int) and np.isfinite(s) and s > 0 for s in scales
+    ):
+        raise QuantizationError(
+            f"a format needs {spec.num_layers} positive finite weight scales, got {scales!r}"
+        )
+    _calibration_inputs(spec, calibration_x_q)
+    s_in = input_scale(spec)
+    weights, biases = [], []
+    for layer in range(spec.num_layers):
+        q_w, q_b = _quantize_layer(mlp.weights[layer], mlp.biases[layer], s_in, scales[layer], spec)
+        weights.append(q_w)
+        biases.append(q_b)
+        if layer < spec.num_layers - 1:
+            s_in *= scales[layer] * 2.0 ** spec.shifts[layer]
+    qmodel = QuantizedModel(spec, tuple(weights), tuple(biases), tuple(float(s) for s in scales))
+    if not check_in_range(qmodel, calibration_x_q):
+        raise QuantizationError(
+            "the model overflows the activation range on the calibration set in the task's "
+            "fixed-point format"
+        )
     return qmodel
 
 
@@ -211,6 +252,18 @@ DEFAULT_INPUT_BITS: dict[str, int] = {"digits": 8, "mnist": 4, "fashion-mnist": 
 #: integer accuracy stays within the float model's (docs/quantisation.md).  Fashion-MNIST
 #: takes MNIST's format, measured the same way.
 DEFAULT_SHIFTS: dict[str, int] = {"digits": 10, "mnist": 4, "fashion-mnist": 4}
+
+
+#: The task's fixed-point format per dataset: one weight scale per layer of the
+#: ``(input, 32, 10)`` model, shared by every contribution so that a leader can average
+#: models in integers (:mod:`zkpot.learning.aggregate`). Measured with
+#: ``zkpot bench format`` (docs/quantisation.md): the first layer's scale leaves room for
+#: the weights to grow over the rounds without overflowing the activation range.
+DEFAULT_WEIGHT_SCALES: dict[str, tuple[float, ...]] = {
+    "digits": (0.0125, 0.0125),
+    "mnist": (0.05, 0.01),
+    "fashion-mnist": (0.08, 0.0125),
+}
 
 
 def default_spec(dataset_name: str, hidden: int = 32) -> ModelSpec:

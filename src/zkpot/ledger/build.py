@@ -25,6 +25,7 @@ from typing import Any
 #: Contracts shipped as artefacts, by source file under ``contracts/``.
 CONTRACTS: dict[str, tuple[str, ...]] = {
     "Groth16Verifier.sol": ("Groth16Verifier",),
+    "AggregationVerifier.sol": ("AggregationVerifier",),
     "ZKPoT.sol": ("ZKPoT",),
 }
 

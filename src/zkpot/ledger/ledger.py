@@ -55,6 +55,12 @@ from zkpot.protocol import hashes
 DEPLOY_GAS = 5_000_000
 SUBMIT_GAS = 400_000
 HANDOVER_GAS = 80_000
+#: An aggregation verifier keeps its input points in storage: per key word.
+AGGREGATION_DEPLOY_GAS_PER_WORD = 25_000
+#: Slots of the largest aggregation circuit (zkpot.proving.AggregationCircuit).
+MAX_AGGREGATION_CAPACITY = 64
+#: An aggregation verification: the pairing, one ecMul and two cold reads per input.
+AGGREGATION_VERIFY_GAS = 300_000 + 15_000 * (1 + 2 * MAX_AGGREGATION_CAPACITY)
 #: A 32-byte key in a libsodium sealed box.
 SEALED_KEY_BYTES = 80
 REGISTER_GAS_BASE = 600_000
@@ -189,11 +195,13 @@ class Ledger:
 
     # ------------------------------------------------------------------ deployment
 
-    def deploy_contract(self, creation_code: bytes, deployer: LocalAccount | None = None) -> str:
+    def deploy_contract(
+        self, creation_code: bytes, deployer: LocalAccount | None = None, gas: int = DEPLOY_GAS
+    ) -> str:
         """Deploy any contract from its creation code (e.g. a compiled exported verifier)."""
         if not isinstance(creation_code, bytes) or not creation_code:
             raise InvalidArgument("creation_code must be non-empty bytes")
-        result = self._send(deployer, None, creation_code, DEPLOY_GAS)
+        result = self._send(deployer, None, creation_code, gas)
         return self.w3.eth.get_transaction_receipt(result.tx_hash)["contractAddress"]
 
     def deploy_zkpot(self, deployer: LocalAccount | None = None) -> str:
@@ -212,6 +220,50 @@ class Ledger:
         factory = self.w3.eth.contract(abi=artefact["abi"], bytecode=artefact["bytecode"])
         data = factory.constructor(vk).data_in_transaction
         return self.deploy_contract(bytes.fromhex(data[2:]), deployer)
+
+    def deploy_aggregation_verifier(
+        self, vk_words: Sequence[int], deployer: LocalAccount | None = None
+    ) -> str:
+        """Deploy an ``AggregationVerifier`` for an aggregation verifying key (the words of
+        its ``to_evm()``: 14 + 2 * (inputs + 1)); returns its address."""
+        if not 18 <= len(vk_words) <= 14 + 2 * (2 + 2 * MAX_AGGREGATION_CAPACITY):
+            raise InvalidArgument(f"an aggregation key has no {len(vk_words)} words")
+        vk = words("vk_words", vk_words, len(vk_words), hashes.BASE_FIELD)
+        artefact = load_artifact("AggregationVerifier")
+        factory = self.w3.eth.contract(abi=artefact["abi"], bytecode=artefact["bytecode"])
+        data = factory.constructor(vk).data_in_transaction
+        gas = DEPLOY_GAS + AGGREGATION_DEPLOY_GAS_PER_WORD * len(vk)
+        return self.deploy_contract(bytes.fromhex(data[2:]), deployer, gas)
+
+    def _aggregation_args(
+        self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]
+    ) -> tuple[Contract, list[int], list[int]]:
+        address = checksum(verifier, "verifier")
+        proof = words("proof_words", proof_words, PROOF_WORDS, 2**256)
+        if not 1 <= len(inputs) <= 1 + 2 * MAX_AGGREGATION_CAPACITY:
+            raise InvalidArgument(f"an aggregation statement has no {len(inputs)} inputs")
+        values = words("inputs", inputs, len(inputs), 2**256)
+        contract = self.w3.eth.contract(
+            address=address, abi=load_artifact("AggregationVerifier")["abi"]
+        )
+        return contract, proof, values
+
+    def verify_aggregation(
+        self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]
+    ) -> bool:
+        """Ask a deployed ``AggregationVerifier`` whether a proof holds for ``inputs``:
+        ``[global commitment, C_1, λ_1, ..., C_m, λ_m]``."""
+        contract, proof, values = self._aggregation_args(verifier, proof_words, inputs)
+        return bool(self._view(contract.functions.verifyProof(proof, values)))
+
+    def verify_aggregation_gas(
+        self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]
+    ) -> int:
+        """Gas of a transaction that only calls the aggregation verifier's ``verifyProof``."""
+        contract, proof, values = self._aggregation_args(verifier, proof_words, inputs)
+        data = contract.encode_abi("verifyProof", args=[proof, values])
+        gas = AGGREGATION_VERIFY_GAS
+        return self._send(None, contract.address, bytes.fromhex(data[2:]), gas).gas_used
 
     def verify_proof(
         self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from zkpot.ledger.artifacts import load_artifact
@@ -13,6 +14,10 @@ VK_WORDS = 22
 #: Number of proof words (see ``Groth16Verifier.verifyProof``).
 PROOF_WORDS = 8
 
+#: An import of another file under ``contracts/``, with the blank line after it.
+_IMPORT_LINE = re.compile(r'^import \{[^}]*\} from "\./[A-Za-z0-9_]+\.sol";\n\n?', re.MULTILINE)
+_PRAGMA = "pragma solidity ^0.8.24;"
+
 _G2_PARTS = ("x_c1", "x_c0", "y_c1", "y_c0")
 
 _VK_LAYOUT = (
@@ -23,8 +28,23 @@ _VK_LAYOUT = (
 
 
 def groth16_verifier_source() -> str:
-    """Solidity source of the generic ``Groth16Verifier`` contract."""
-    return load_artifact("Groth16Verifier")["source"]
+    """Solidity source of the generic ``Groth16Verifier`` contract, self-contained: the
+    sources it imports come first, and the import lines go."""
+    artifact = load_artifact("Groth16Verifier")
+    source = _IMPORT_LINE.sub("", artifact["source"])
+    header, _, rest = source.partition(_PRAGMA)
+    imported = "\n".join(_body(text) for text in artifact["imports"].values())
+    return f"{header}{_PRAGMA}\n\n{imported}{rest}"
+
+
+def _body(text: str) -> str:
+    """An imported source without its licence line and pragma (the main source has both)."""
+    lines = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("// SPDX-License-Identifier") and not line.startswith("pragma ")
+    ]
+    return "\n".join(lines).strip() + "\n"
 
 
 def export_solidity_verifier(vk_words: Sequence[int]) -> str:

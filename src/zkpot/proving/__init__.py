@@ -1,5 +1,6 @@
-"""The ZKPoT proof system: a Groth16 (BN254) proof that a committed, quantised model
-classifies a stated number of a task's public test samples correctly.
+"""The ZKPoT proof system: Groth16 (BN254) proofs that a committed, quantised model
+classifies a stated number of a task's public test samples correctly (accuracy), and that
+a committed global model is the weighted average of committed models (aggregation).
 
 The statement's public inputs are the model commitment, the correct-count and a binding
 tag that names the task, round and submitter; the weights and the commitment's salt stay
@@ -8,10 +9,19 @@ private. The circuit is built in Rust (``zkpot._prover``); this package is its t
 
 from zkpot._prover import (
     ActivationOverflowError,
+    AggregationKey,
     Proof,
     ProverError,
     ProvingKey,
     VerifyingKey,
+)
+from zkpot.proving.aggregation import (
+    AggregationCircuit,
+    ProvenAggregate,
+    padding_commitment,
+    prove_aggregation,
+    setup_aggregation,
+    verify_aggregation,
 )
 from zkpot.proving.system import (
     FIELD_ORDER,
@@ -30,8 +40,11 @@ __all__ = [
     "FIELD_ORDER",
     "AccuracyCircuit",
     "ActivationOverflowError",
+    "AggregationCircuit",
+    "AggregationKey",
     "Proof",
     "Proven",
+    "ProvenAggregate",
     "ProverError",
     "ProvingKey",
     "VerifyingKey",
@@ -39,7 +52,11 @@ __all__ = [
     "export_solidity_verifier",
     "integer_inference",
     "new_salt",
+    "padding_commitment",
     "prove",
+    "prove_aggregation",
     "setup",
+    "setup_aggregation",
     "verify",
+    "verify_aggregation",
 ]

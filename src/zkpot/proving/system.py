@@ -21,13 +21,13 @@ from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 FIELD_ORDER = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 
 
-def _field_bytes(value: int, what: str) -> bytes:
+def field_bytes(value: int, what: str) -> bytes:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < FIELD_ORDER:
         raise ValueError(f"{what} must be an int in [0, FIELD_ORDER), got {value!r}")
     return value.to_bytes(32, "big")
 
 
-def _parameters(model: QuantizedModel) -> tuple[list[list[int]], list[list[int]]]:
+def parameters(model: QuantizedModel) -> tuple[list[list[int]], list[list[int]]]:
     weights = [np.asarray(w, dtype=np.int64).ravel().tolist() for w in model.weights]
     biases = [np.asarray(b, dtype=np.int64).ravel().tolist() for b in model.biases]
     return weights, biases
@@ -97,8 +97,8 @@ def new_salt() -> int:
 
 def commit(model: QuantizedModel, salt: int) -> int:
     """C = Poseidon(#words, packed weights and biases, salt)."""
-    weights, biases = _parameters(model)
-    return int.from_bytes(_prover.commit(model.spec, weights, biases, _field_bytes(salt, "salt")))
+    weights, biases = parameters(model)
+    return int.from_bytes(_prover.commit(model.spec, weights, biases, field_bytes(salt, "salt")))
 
 
 def prove(pk: _prover.ProvingKey, model: QuantizedModel, salt: int, tag: int) -> Proven:
@@ -106,9 +106,9 @@ def prove(pk: _prover.ProvingKey, model: QuantizedModel, salt: int, tag: int) ->
 
     Raises ActivationOverflowError when the model leaves the spec's activation range on
     some test sample (such a model has no witness)."""
-    weights, biases = _parameters(model)
+    weights, biases = parameters(model)
     proof, commitment, count, timings = _prover.prove(
-        pk, weights, biases, _field_bytes(salt, "salt"), _field_bytes(tag, "tag")
+        pk, weights, biases, field_bytes(salt, "salt"), field_bytes(tag, "tag")
     )
     return Proven(proof, int.from_bytes(commitment), int(count), tag, dict(timings))
 
@@ -131,7 +131,7 @@ def integer_inference(
     circuit: AccuracyCircuit, model: QuantizedModel
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """The circuit's own integer inference: logits (n x classes) and per-sample match bits."""
-    weights, biases = _parameters(model)
+    weights, biases = parameters(model)
     logits, correct = _prover.infer(*circuit._args(), weights, biases)
     n = circuit.num_samples
     return np.asarray(logits, dtype=np.int64).reshape(n, -1), np.asarray(correct, dtype=bool)

@@ -12,12 +12,12 @@ from importlib.resources import files
 from typing import Any
 
 #: Contracts shipped as artefacts.
-CONTRACT_NAMES = ("Groth16Verifier", "ZKPoT")
+CONTRACT_NAMES = ("AggregationVerifier", "Groth16Verifier", "ZKPoT")
 
 
 @cache
 def load_artifact(name: str) -> dict[str, Any]:
-    """The artefact of a shipped contract (``Groth16Verifier`` or ``ZKPoT``)."""
+    """The artefact of a shipped contract (one of ``CONTRACT_NAMES``)."""
     if name not in CONTRACT_NAMES:
         raise KeyError(f"no artefact for contract {name!r}; shipped: {CONTRACT_NAMES}")
     return json.loads(files(__name__).joinpath(f"{name}.json").read_text())
