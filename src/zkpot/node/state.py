@@ -92,7 +92,7 @@ def _guard_db(method: Callable[P, T]) -> Callable[P, T]:
             return method(*args, **kwargs)
         except sqlite3.ProgrammingError:
             raise  # a value this module cannot store: a bug, not damage
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             path = args[0].path  # type: ignore[attr-defined]
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise StateError(f"the state file {path} is busy: {exc}") from None
