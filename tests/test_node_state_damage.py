@@ -141,3 +141,16 @@ def test_the_participant_command_reports_a_damaged_state_file(tmp_path: Path) ->
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "damaged" in result.output and "to recover" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("task", ["-1", str(2**256), "x"])
+@pytest.mark.parametrize("command", ["status", "participant"])
+def test_an_out_of_range_task_id_is_a_usage_error(tmp_path: Path, task: str, command: str) -> None:
+    args = [command, "--ledger", "http://127.0.0.1:9", "--task", task, "--zkpot", "0x" + "11" * 20]
+    if command == "participant":
+        args += ["--ipfs", "http://127.0.0.1:9", "--state", str(tmp_path / "s.sqlite")]
+        args += ["--manifest", REF.manifest]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert "--task" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.sqlite").exists()
