@@ -273,3 +273,29 @@ HARNESSES = {
 }
 
 __all__ = ["HARNESSES", "Harness"]
+
+
+def test_set_npz(data: bytes) -> None:
+    """The test set of a task directory (``zkpot verify --task``): an npz archive."""
+    from zkpot.learning.integer_model import ModelSpec
+    from zkpot.onramp.artefacts import ArtefactError, _test_set
+
+    spec = ModelSpec((64, 2, 10), (4,), input_bits=4, weight_bits=4, bias_bits=8, act_bits=4)
+    with contextlib.suppress(ArtefactError):
+        _test_set(Path("test_set.npz"), data, spec)
+
+
+def proof_file(data: bytes) -> None:
+    """A proof file (``zkpot verify``), JSON with the proof in hex."""
+    from zkpot.onramp.artefacts import ArtefactError, read_proof
+
+    path = _workdir() / "proof.json"
+    path.write_bytes(data)
+    with contextlib.suppress(ArtefactError):
+        read_proof(path)
+
+
+HARNESSES["test_set_npz"] = Harness(
+    "test_set_npz", "a task's test set: ArtefactError", test_set_npz
+)
+HARNESSES["proof_file"] = Harness("proof_file", "read_proof: ArtefactError", proof_file)

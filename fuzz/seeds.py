@@ -5,8 +5,11 @@ tiny digits task. ``python -m fuzz.seeds`` regenerates them; they are committed.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import shutil
 import sqlite3
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,6 +37,7 @@ def _seeds() -> dict[str, list[bytes]]:
     from zkpot.node.keys import identity_to_json
     from zkpot.node.manifest import TaskManifest, TaskRef
     from zkpot.node.state import ParticipantState, Stage
+    from zkpot.onramp.artefacts import PROOF_FORMAT
     from zkpot.participant import Identity
     from zkpot.store.cid import build_dag
     from zkpot.store.sealed import KeyPair, encrypt, public_key, seal
@@ -94,6 +98,21 @@ def _seeds() -> dict[str, list[bytes]]:
     _, blocks = build_dag(bytes(range(256)) * 1200)  # 300 kB: a root node and two leaves
     small_blocks = sorted(blocks.values(), key=len)
     package_key, ciphertext = encrypt(b"a model package")
+    npz = io.BytesIO()
+    np.savez_compressed(npz, x=x, y=y)
+    proof_json = json.dumps(
+        {
+            "format": PROOF_FORMAT,
+            "task": "00" * 32,
+            "label": "model",
+            "commitment": "0x" + proven.commitment.to_bytes(32, "big").hex(),
+            "count": proven.count,
+            "samples": 1,
+            "accuracy": float(proven.count),
+            "tag": "0x" + tag.to_bytes(32, "big").hex(),
+            "proof": proven.proof.to_bytes().hex(),
+        }
+    ).encode()
     line = b'{"address": "%s", "x25519": "%s"}\n' % (
         identity.address.encode(),
         identity.keys.public.hex().encode(),
@@ -112,23 +131,28 @@ def _seeds() -> dict[str, list[bytes]]:
         "state_file": [state_bytes, state_bytes[: len(state_bytes) // 2]],
         "store_blocks": [b"\x00" + small_blocks[0], b"\x01" + b"raw bytes"]
         + [b"\x00" + v for v in _variants(small_blocks[0])[1:]],
-        "key_file": _variants(__import__("json").dumps(key_doc).encode()),
+        "key_file": _variants(json.dumps(key_doc).encode()),
         "participants_file": _variants(line * 2),
         "sealed_key": [seal(package_key, public_key(private)), package_key + ciphertext],
+        "test_set_npz": _variants(npz.getvalue()),
+        "proof_file": _variants(proof_json),
     }
 
 
 def main() -> None:
+    """``python -m fuzz.seeds [harness ...]``: rewrite the seeds of these (default: all)."""
     seeds = _seeds()
-    if CORPUS.exists():
-        shutil.rmtree(CORPUS)
-    for name, inputs in seeds.items():
+    names = sys.argv[1:] or list(seeds)
+    for name in names:
+        inputs = seeds[name]
         folder = CORPUS / name
+        if folder.exists():
+            shutil.rmtree(folder)
         folder.mkdir(parents=True)
         for data in inputs:
             (folder / hashlib.sha256(data).hexdigest()[:16]).write_bytes(data)
     total = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
-    print(f"wrote {sum(map(len, seeds.values()))} seeds ({total} bytes) to {CORPUS}")
+    print(f"wrote the seeds of {', '.join(names)}; {CORPUS} holds {total} bytes")
 
 
 if __name__ == "__main__":

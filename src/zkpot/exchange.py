@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from zkpot import safejson
 from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.learning.model import MLP
 from zkpot.learning.quantize import quantize
@@ -151,9 +152,9 @@ def seal_global(package: ModelPackage, recipients: Mapping[str, bytes]) -> bytes
 def open_global(envelope: bytes, address: str, private_key: bytes) -> ModelPackage:
     """The global model package in ``envelope``, opened with ``address``'s key."""
     try:
-        doc = json.loads(envelope)
+        doc = safejson.loads(envelope)
         sealed_key = bytes.fromhex(doc["keys"][address])
         plain = decrypt(unseal(sealed_key, private_key), bytes.fromhex(doc["box"]))
-    except (ValueError, KeyError, TypeError, AttributeError, SealError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, SealError) as exc:
         raise ExchangeError(f"cannot open the global model for {address}: {exc}") from exc
     return ModelPackage.from_bytes(plain)

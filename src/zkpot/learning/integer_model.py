@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from zkpot import safejson
+
 __all__ = [
     "INT64_SAFE_BOUND",
     "ModelSpec",
@@ -219,8 +221,8 @@ class ModelSpec:
     def from_json(cls, text: str | bytes) -> ModelSpec:
         """Parse a JSON spec (any key order; see :meth:`from_dict`)."""
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = safejson.loads(text, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ValueError(f"model spec is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 
@@ -393,7 +395,7 @@ def _decode_header(raw: bytes) -> tuple[ModelSpec, tuple[float, ...], int]:
         raise QuantizationError("truncated quantised model: header incomplete")
     header = raw[_PREFIX.size : end]
     try:
-        decoded = json.loads(header.decode("utf-8"), parse_constant=_reject_constant)
+        decoded = safejson.loads(header.decode("utf-8"), parse_constant=_reject_constant)
         if not isinstance(decoded, dict) or set(decoded) != {"spec", "weight_scales"}:
             raise ValueError("header needs exactly the keys 'spec' and 'weight_scales'")
         spec = ModelSpec.from_dict(decoded["spec"])
@@ -402,7 +404,7 @@ def _decode_header(raw: bytes) -> tuple[ModelSpec, tuple[float, ...], int]:
             raise ValueError("weight_scales must be a list of floats")
         if not all(math.isfinite(s) and s > 0 for s in scales):
             raise ValueError("weight_scales must be finite and positive")
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise QuantizationError(f"invalid quantised model header: {exc}") from exc
     if _header_bytes(spec, scales) != header:
         raise QuantizationError("quantised model header is not in canonical form")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from zkpot import safejson
 from zkpot.store.sealed import KeyPair, SealError, generate_keypair, public_key
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def read_key_file(path: Path) -> Identity:
     if mode & 0o077:
         raise KeyFileError(f"{path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
     try:
-        doc = json.loads(text)
+        doc = safejson.loads(text)
     except (ValueError, RecursionError) as exc:
         raise KeyFileError(f"{path}: not JSON ({exc})") from exc
     return identity_from_json(doc, str(path))
@@ -142,9 +143,9 @@ def read_participants_file(path: Path) -> tuple[Registration, ...]:
     try:
         stripped = text.lstrip()
         if stripped.startswith("["):
-            entries = json.loads(stripped)
+            entries = safejson.loads(stripped)
         else:
-            entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+            entries = [safejson.loads(line) for line in text.splitlines() if line.strip()]
     except (ValueError, RecursionError) as exc:
         raise KeyFileError(f"{path}: not JSON or JSON lines ({exc})") from exc
     registrations = []

@@ -35,7 +35,7 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 from numpy.typing import NDArray
 
-from zkpot import proving
+from zkpot import proving, safejson
 from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.integer_model import ModelSpec
 from zkpot.learning.model import MLP
@@ -74,7 +74,7 @@ class TaskRef:
     @classmethod
     def from_json(cls, text: str, source: str = "task file") -> TaskRef:
         try:
-            doc = json.loads(text)
+            doc = safejson.loads(text)
         except (ValueError, RecursionError) as exc:
             raise ManifestError(f"{source}: not JSON ({exc})") from exc
         if not isinstance(doc, dict) or doc.get("format") != TASK_FILE_FORMAT:
@@ -146,7 +146,7 @@ class TaskManifest:
     @classmethod
     def from_bytes(cls, data: bytes) -> TaskManifest:
         try:
-            doc = json.loads(data)
+            doc = safejson.loads(data)
         except (ValueError, RecursionError) as exc:
             raise ManifestError(f"the manifest is not JSON: {exc}") from exc
         if not isinstance(doc, dict) or doc.pop("format", None) != MANIFEST_FORMAT:

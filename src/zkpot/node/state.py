@@ -52,6 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from zkpot import safejson
 from zkpot.node.keys import KeyFileError, identity_from_json, identity_to_json
 from zkpot.node.manifest import ManifestError, TaskRef
 from zkpot.participant import Identity
@@ -282,7 +283,7 @@ class ParticipantState:
         if doc is None:
             return None
         try:
-            return identity_from_json(json.loads(doc), str(self.path))
+            return identity_from_json(safejson.loads(doc), str(self.path))
         except (ValueError, RecursionError, KeyFileError) as exc:
             raise CorruptStateError(self.path, f"its identity is unreadable: {exc}") from None
 
