@@ -44,8 +44,11 @@ def _child(name: str, libfuzzer_args: list[str]) -> None:
     atheris.Fuzz()
 
 
-def run(name: str, runs: int, artifacts: Path, rss_limit_mb: int) -> dict:
-    """Fuzz one harness in a child process; its outcome and the inputs it executed."""
+def run(
+    name: str, runs: int, artifacts: Path, rss_limit_mb: int, child: list[str] | None = None
+) -> dict:
+    """Fuzz one harness in a child process; its outcome and the inputs it executed.
+    ``child`` replaces the child's command line (after the interpreter) in tests."""
     artifacts.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"zkpot-fuzz-{name}-") as scratch:
         # libFuzzer truncates seeds to -max_len (4096 by default): keep whole keys.
@@ -62,21 +65,22 @@ def run(name: str, runs: int, artifacts: Path, rss_limit_mb: int) -> dict:
             str(CORPUS / name),
         ]
         start = time.monotonic()
-        child = subprocess.run(
-            [sys.executable, "-m", "fuzz.run", "--child", name, "--", *args],
+        command = child or ["-m", "fuzz.run", "--child", name, "--"]
+        child_run = subprocess.run(
+            [sys.executable, *command, *args],
             capture_output=True,
             text=True,
             check=False,
         )
         seconds = time.monotonic() - start
-    done = DONE.search(child.stderr)
+    done = DONE.search(child_run.stderr)
     return {
         "harness": name,
-        "ok": child.returncode == 0 and done is not None,
+        "ok": child_run.returncode == 0 and done is not None,
         "runs": int(done.group(1)) if done else None,
         "seconds": round(seconds, 1),
-        "returncode": child.returncode,
-        "log": child.stderr[-4000:] if child.returncode else "",
+        "returncode": child_run.returncode,
+        "log": child_run.stderr[-4000:] if child_run.returncode else "",
     }
 
 
