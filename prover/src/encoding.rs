@@ -65,8 +65,13 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>> {
             format!("expected 128 bytes, got {}", bytes.len()),
         ));
     }
-    Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
-        .map_err(|e| malformed("proof", e.to_string()))
+    let proof = Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
+        .map_err(|e| malformed("proof", e.to_string()))?;
+    // The point at infinity ignores its coordinate bytes: only one encoding is accepted.
+    if proof_to_bytes(&proof) != bytes {
+        return Err(malformed("proof", "not the canonical encoding"));
+    }
+    Ok(proof)
 }
 
 pub fn vk_to_bytes(vk: &VerifyingKey<Bn254>) -> Vec<u8> {
@@ -91,6 +96,9 @@ pub fn vk_from_bytes(bytes: &[u8]) -> Result<VerifyingKey<Bn254>> {
             "verifying key",
             "not a key for three public inputs",
         ));
+    }
+    if vk_to_bytes(&vk) != bytes {
+        return Err(malformed("verifying key", "not the canonical encoding"));
     }
     Ok(vk)
 }

@@ -17,7 +17,7 @@ use rand::rngs::OsRng;
 
 use crate::circuit::Statement;
 use crate::encoding::{self, field_from_be, field_to_be};
-use crate::error::Error;
+use crate::error::{panic_message, Error};
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
 use crate::{commitment, evm, groth16, inference};
 
@@ -40,15 +40,6 @@ fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
             panic_message(payload.as_ref())
         )))
     })
-}
-
-/// The message a panic was raised with.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn spec_of(obj: &Bound<'_, PyAny>) -> PyResult<ModelSpec> {
@@ -357,17 +348,4 @@ fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<ActivationOverflowError>(),
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::panic_message;
-
-    #[test]
-    fn a_panic_keeps_its_message() {
-        let payload = std::panic::catch_unwind(|| panic!("index {} out of range", 7)).unwrap_err();
-        assert_eq!(panic_message(payload.as_ref()), "index 7 out of range");
-        let payload = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
-        assert_eq!(panic_message(payload.as_ref()), "static");
-    }
 }

@@ -97,3 +97,28 @@ fn short_or_garbage_vks_and_proofs_are_errors() {
     assert!(malformed(proof_from_bytes(&[0xff; 128])));
     assert!(malformed(proof_from_bytes(&[0; 127])));
 }
+
+#[test]
+fn only_the_canonical_encoding_of_a_proof_or_vk_decodes() {
+    use zkpot_prover::encoding::{proof_to_bytes, vk_to_bytes};
+    let key = pk_from_bytes(&tiny_key()).unwrap();
+    let vk = vk_to_bytes(&key.pk.vk);
+    assert!(vk_from_bytes(&vk).is_ok());
+    // A proof whose B is the point at infinity, with garbage in its coordinate bytes.
+    let mut proof = proof_to_bytes(&ark_groth16::Proof {
+        a: key.pk.vk.alpha_g1,
+        b: ark_bn254::G2Affine::identity(),
+        c: key.pk.vk.alpha_g1,
+    });
+    assert!(proof_from_bytes(&proof).is_ok());
+    proof[40] ^= 0x11;
+    assert!(malformed(proof_from_bytes(&proof)));
+    // The same for a verifying key's IC point set to infinity.
+    let mut ark = key.pk.vk.clone();
+    ark.gamma_abc_g1[1] = ark_bn254::G1Affine::identity();
+    let mut bytes = vk_to_bytes(&ark);
+    assert!(vk_from_bytes(&bytes).is_ok());
+    let ic1 = 8 + 32 + 3 * 64 + 8 + 32; // magic, alpha, beta, gamma, delta, length, IC0
+    bytes[ic1 + 10] ^= 0x11;
+    assert!(malformed(vk_from_bytes(&bytes)));
+}
