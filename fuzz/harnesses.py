@@ -7,7 +7,10 @@ the FFI, an abort, an allocation beyond the fuzzer's RSS limit) is a crash.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
+import shutil
 import struct
 import tempfile
 from collections.abc import Callable
@@ -27,7 +30,13 @@ class Harness:
 
 @cache
 def _workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="zkpot-fuzz-"))
+    """A scratch directory for the harnesses that read files: the one ``fuzz.run`` made for
+    this child (``ZKPOT_FUZZ_WORKDIR``, removed by it), else a new one removed at exit."""
+    if "ZKPOT_FUZZ_WORKDIR" in os.environ:
+        return Path(os.environ["ZKPOT_FUZZ_WORKDIR"])
+    path = Path(tempfile.mkdtemp(prefix="zkpot-fuzz-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 # The fixed X25519 identity the global-package seeds are sealed to (public test keys).

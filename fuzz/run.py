@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -50,7 +51,10 @@ def run(
     """Fuzz one harness in a child process; its outcome and the inputs it executed.
     ``child`` replaces the child's command line (after the interpreter) in tests."""
     artifacts.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"zkpot-fuzz-{name}-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"zkpot-fuzz-{name}-") as scratch,
+        tempfile.TemporaryDirectory(prefix="zkpot-fuzz-files-") as files,
+    ):
         # libFuzzer truncates seeds to -max_len (4096 by default): keep whole keys.
         largest = max((p.stat().st_size for p in (CORPUS / name).iterdir()), default=0)
         args = [
@@ -68,6 +72,7 @@ def run(
         command = child or ["-m", "fuzz.run", "--child", name, "--"]
         child_run = subprocess.run(
             [sys.executable, *command, *args],
+            env={**os.environ, "ZKPOT_FUZZ_WORKDIR": files},
             capture_output=True,
             text=True,
             check=False,
