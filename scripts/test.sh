@@ -7,6 +7,6 @@ bash scripts/setup.sh --test
 # shellcheck disable=SC1091
 . .venv/bin/activate
 
-ruff check src tests
+ruff check src tests fuzz
 (cd prover && cargo clippy --release --all-targets --all-features --quiet -- -D warnings && cargo test --release)
 python -m pytest -m "not slow" "$@"

@@ -253,10 +253,10 @@ def models_and_inputs(draw: st.DrawFn, default_bits: bool = False) -> tuple:
         bits = {"input_bits": 8, "weight_bits": 8, "bias_bits": 20, "act_bits": 8}
         shifts = tuple(draw(st.integers(6, 14)) for _ in range(depth - 1))
     else:
-        bits = {
-            name: draw(st.integers(1, 10))
-            for name in ("input_bits", "weight_bits", "bias_bits", "act_bits")
-        }
+        # The circuit's lower bounds (ModelSpec): weights and biases need a sign bit.
+        low = {"input_bits": 1, "weight_bits": 2, "bias_bits": 2, "act_bits": 1}
+        bits = {name: draw(st.integers(low[name], 8 if name == "input_bits" else 10))
+                for name in low}  # fmt: skip
         shifts = tuple(draw(st.integers(0, 8)) for _ in range(depth - 1))
     spec = ModelSpec(tuple(widths), shifts, **bits)
     (w_lo, w_hi), (b_lo, b_hi) = spec.weight_range, spec.bias_range

@@ -4,7 +4,7 @@
 //! task's spec and test set, so a key can never be used with another circuit. Anything
 //! decoded is validated: points on the curve and in the subgroup, sizes, trailing bytes.
 
-use ark_bn254::{Bn254, Fr};
+use ark_bn254::{Bn254, Fr, G1Affine, G2Affine};
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
@@ -65,8 +65,13 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>> {
             format!("expected 128 bytes, got {}", bytes.len()),
         ));
     }
-    Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
-        .map_err(|e| malformed("proof", e.to_string()))
+    let proof = Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
+        .map_err(|e| malformed("proof", e.to_string()))?;
+    // The point at infinity ignores its coordinate bytes: only one encoding is accepted.
+    if proof_to_bytes(&proof) != bytes {
+        return Err(malformed("proof", "not the canonical encoding"));
+    }
+    Ok(proof)
 }
 
 pub fn vk_to_bytes(vk: &VerifyingKey<Bn254>) -> Vec<u8> {
@@ -91,6 +96,9 @@ pub fn vk_from_bytes(bytes: &[u8]) -> Result<VerifyingKey<Bn254>> {
             "verifying key",
             "not a key for three public inputs",
         ));
+    }
+    if vk_to_bytes(&vk) != bytes {
+        return Err(malformed("verifying key", "not the canonical encoding"));
     }
     Ok(vk)
 }
@@ -139,6 +147,75 @@ impl<'a> Reader<'a> {
         let n = usize::try_from(n).map_err(|_| malformed(self.what, "length overflow"))?;
         self.take(n)
     }
+    /// A `u64` count of items of `item_bytes` each, checked against the bytes that remain
+    /// before anything is allocated for them.
+    fn count(&mut self, item_bytes: usize) -> Result<usize> {
+        let n = usize::try_from(self.u64()?).map_err(|_| malformed(self.what, "size overflow"))?;
+        if n.checked_mul(item_bytes)
+            .is_none_or(|b| b > self.rest.len())
+        {
+            return Err(malformed(self.what, "a count exceeds the data"));
+        }
+        Ok(n)
+    }
+    /// The next `u64`, not consumed.
+    fn clone_count(&self) -> Result<u64> {
+        Reader {
+            rest: self.rest,
+            what: self.what,
+        }
+        .u64()
+    }
+    /// One canonical (arkworks, uncompressed) value of exactly `size` bytes.
+    fn point<T: CanonicalDeserialize>(&mut self, size: usize, validate: Validate) -> Result<T> {
+        let what = self.what;
+        T::deserialize_with_mode(self.take(size)?, Compress::No, validate)
+            .map_err(|e| malformed(what, e.to_string()))
+    }
+    /// An arkworks `Vec` of uncompressed points: its `u64` length, checked against the
+    /// remaining bytes, then the points.
+    fn points<T: CanonicalDeserialize>(
+        &mut self,
+        size: usize,
+        validate: Validate,
+    ) -> Result<Vec<T>> {
+        let n = self.count(size)?;
+        (0..n).map(|_| self.point(size, validate)).collect()
+    }
+}
+
+const G1_BYTES: usize = 64;
+const G2_BYTES: usize = 128;
+
+/// The arkworks proving key (uncompressed), read field by field so that no length is
+/// trusted before it is checked against the data. The verifying key's points are
+/// validated (on the curve, in the subgroup); the queries are not (see `pk_from_bytes`).
+fn decode_groth16_pk(r: &mut Reader) -> Result<ProvingKey<Bn254>> {
+    let alpha_g1 = r.point::<G1Affine>(G1_BYTES, Validate::Yes)?;
+    let beta_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
+    let gamma_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
+    let delta_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
+    if r.clone_count()? != 4 {
+        return Err(malformed(r.what, "not a key for three public inputs"));
+    }
+    let gamma_abc_g1 = r.points::<G1Affine>(G1_BYTES, Validate::Yes)?;
+    let vk = VerifyingKey {
+        alpha_g1,
+        beta_g2,
+        gamma_g2,
+        delta_g2,
+        gamma_abc_g1,
+    };
+    Ok(ProvingKey {
+        vk,
+        beta_g1: r.point(G1_BYTES, Validate::Yes)?,
+        delta_g1: r.point(G1_BYTES, Validate::Yes)?,
+        a_query: r.points(G1_BYTES, Validate::No)?,
+        b_g1_query: r.points(G1_BYTES, Validate::No)?,
+        b_g2_query: r.points(G2_BYTES, Validate::No)?,
+        h_query: r.points(G1_BYTES, Validate::No)?,
+        l_query: r.points(G1_BYTES, Validate::No)?,
+    })
 }
 
 pub fn encode_spec(spec: &ModelSpec, out: &mut Vec<u8>) {
@@ -221,13 +298,7 @@ fn encode_matrices(m: &Matrices, w: &mut Writer) {
 fn decode_matrices(r: &mut Reader) -> Result<Matrices> {
     let what = r.what;
     // Every count is checked against the bytes that remain before anything is allocated.
-    let count = |r: &mut Reader, item_bytes: usize| -> Result<usize> {
-        let n = usize::try_from(r.u64()?).map_err(|_| malformed(what, "size overflow"))?;
-        if n.checked_mul(item_bytes).is_none_or(|b| b > r.rest.len()) {
-            return Err(malformed(what, "a count exceeds the data"));
-        }
-        Ok(n)
-    };
+    let count = |r: &mut Reader, item_bytes: usize| r.count(item_bytes);
     let num_instance = count(r, 0)?;
     let num_witness = count(r, 0)?;
     let num_constraints = count(r, 4)?;
@@ -287,8 +358,11 @@ fn decode_matrices(r: &mut Reader) -> Result<Matrices> {
     Ok(matrices)
 }
 
-/// Decodes a proving key with its circuit's matrices. The points are not re-validated
-/// (that would cost minutes): a corrupted key yields proofs that fail to verify.
+/// Decodes a proving key with its circuit's matrices. Every length is checked against the
+/// bytes that remain before it is allocated, and the key's parts must fit together (query
+/// lengths, evaluation domain, three public inputs). The verifying key's points are
+/// validated; the queries are not (that would cost minutes): a corrupted query yields
+/// proofs that fail to verify.
 pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
     let what = "proving key";
     let body = bytes
@@ -303,8 +377,7 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         labels: r.bytes()?.to_vec(),
     };
     test.validate(&spec)?;
-    let pk = ProvingKey::<Bn254>::deserialize_with_mode(&mut r.rest, Compress::No, Validate::No)
-        .map_err(|e| malformed(what, e.to_string()))?;
+    let pk = decode_groth16_pk(&mut r)?;
     let matrices = decode_matrices(&mut r)?;
     if !r.rest.is_empty() {
         return Err(malformed(what, "trailing bytes"));
@@ -316,6 +389,7 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         || pk.l_query.len() + matrices.num_instance != expected
         || matrices.num_instance != 4
         || pk.vk.gamma_abc_g1.len() != 4
+        || Some(pk.h_query.len() + 1) != domain_size(&matrices)
     {
         return Err(malformed(
             what,
@@ -328,6 +402,12 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         pk,
         matrices,
     })
+}
+
+/// Points in the evaluation domain of the circuit with these matrices.
+fn domain_size(m: &Matrices) -> Option<usize> {
+    use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
+    GeneralEvaluationDomain::<Fr>::new(m.num_constraints + m.num_instance).map(|d| d.size())
 }
 
 fn io_error(what: &'static str, path: &std::path::Path, e: std::io::Error) -> Error {

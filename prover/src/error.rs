@@ -28,3 +28,27 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The message a panic was raised with (what `catch_unwind` hands back).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn a_panic_keeps_its_message() {
+        let payload = std::panic::catch_unwind(|| panic!("index {} out of range", 7)).unwrap_err();
+        assert_eq!(panic_message(payload.as_ref()), "index 7 out of range");
+        let payload = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
+        assert_eq!(panic_message(payload.as_ref()), "static");
+        let payload = std::panic::catch_unwind(|| std::panic::panic_any(3u8)).unwrap_err();
+        assert_eq!(panic_message(payload.as_ref()), "unknown panic");
+    }
+}

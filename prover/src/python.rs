@@ -2,7 +2,8 @@
 //!
 //! Field elements cross the boundary as 32 big-endian bytes; every error is a Python
 //! exception (`ProverError`, or `ActivationOverflowError` for an unprovable model),
-//! never a panic. Long computations release the GIL.
+//! never a panic: every function and method runs inside [`guarded`], which turns a Rust
+//! panic into a `ProverError`. Long computations release the GIL.
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use rand::rngs::OsRng;
 use crate::aggregation::{self, Shape};
 use crate::circuit::Statement;
 use crate::encoding::{self, field_from_be, field_to_be};
-use crate::error::Error;
+use crate::error::{panic_message, Error};
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
 use crate::{commitment, evm, groth16, inference};
 
@@ -29,6 +30,17 @@ fn err(e: Error) -> PyErr {
         Error::ActivationOverflow { .. } => ActivationOverflowError::new_err(e.to_string()),
         _ => ProverError::new_err(e.to_string()),
     }
+}
+
+/// Runs `f`, turning a Rust panic into a `ProverError` (an `Exception`), so that no panic
+/// crosses into Python as pyo3's `PanicException` (a `BaseException`).
+fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(ProverError::new_err(format!(
+            "internal error: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
 }
 
 fn spec_of(obj: &Bound<'_, PyAny>) -> PyResult<ModelSpec> {
@@ -66,60 +78,70 @@ pub struct ProvingKey(Arc<groth16::ProverKey>);
 
 #[pymethods]
 impl ProvingKey {
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let key = self.0.clone();
-        let bytes = py.allow_threads(move || encoding::pk_to_bytes(&key));
-        PyBytes::new(py, &bytes)
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        guarded(|| {
+            let key = self.0.clone();
+            let bytes = py.allow_threads(move || encoding::pk_to_bytes(&key));
+            Ok(PyBytes::new(py, &bytes))
+        })
     }
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let key = py
-            .allow_threads(|| encoding::pk_from_bytes(data))
-            .map_err(err)?;
-        Ok(Self(Arc::new(key)))
+        guarded(|| {
+            let key = py
+                .allow_threads(|| encoding::pk_from_bytes(data))
+                .map_err(err)?;
+            Ok(Self(Arc::new(key)))
+        })
     }
 
     /// Reads a key file written by `save` (or `to_bytes`).
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        let key = py.allow_threads(|| encoding::pk_load(&path)).map_err(err)?;
-        Ok(Self(Arc::new(key)))
+        guarded(|| {
+            let key = py.allow_threads(|| encoding::pk_load(&path)).map_err(err)?;
+            Ok(Self(Arc::new(key)))
+        })
     }
 
     /// Writes the key to `path` atomically: a temporary file beside it, then a rename.
     fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-        let key = self.0.clone();
-        py.allow_threads(move || encoding::pk_save(&key, &path))
-            .map_err(err)
+        guarded(|| {
+            let key = self.0.clone();
+            py.allow_threads(move || encoding::pk_save(&key, &path))
+                .map_err(err)
+        })
     }
 
     #[getter]
-    fn num_constraints(&self) -> usize {
-        self.0.matrices.num_constraints
+    fn num_constraints(&self) -> PyResult<usize> {
+        guarded(|| Ok(self.0.matrices.num_constraints))
     }
 
     #[getter]
-    fn num_variables(&self) -> usize {
-        self.0.matrices.num_variables()
+    fn num_variables(&self) -> PyResult<usize> {
+        guarded(|| Ok(self.0.matrices.num_variables()))
     }
 
     /// Points in the evaluation domain: the constraint count plus the public inputs,
     /// rounded up to a power of two.
     #[getter]
-    fn domain_size(&self) -> usize {
-        self.0.pk.h_query.len() + 1
+    fn domain_size(&self) -> PyResult<usize> {
+        guarded(|| Ok(self.0.pk.h_query.len() + 1))
     }
 
     /// Seconds of one G1 MSM with random full-size scalars over this key's H query (the
     /// evaluation domain): the floor of any Groth16 prover for this circuit.
-    fn floor_msm_seconds(&self, py: Python<'_>) -> f64 {
-        let key = self.0.clone();
-        py.allow_threads(move || groth16::prover::floor_msm(&key.pk.h_query, &mut OsRng))
+    fn floor_msm_seconds(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded(|| {
+            let key = self.0.clone();
+            Ok(py.allow_threads(move || groth16::prover::floor_msm(&key.pk.h_query, &mut OsRng)))
+        })
     }
 
-    fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey::new(self.0.pk.vk.clone())
+    fn verifying_key(&self) -> PyResult<VerifyingKey> {
+        guarded(|| Ok(VerifyingKey::new(self.0.pk.vk.clone())))
     }
 }
 
@@ -180,22 +202,22 @@ impl VerifyingKey {
 
 #[pymethods]
 impl VerifyingKey {
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &encoding::vk_to_bytes(&self.vk))
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        guarded(|| Ok(PyBytes::new(py, &encoding::vk_to_bytes(&self.vk))))
     }
 
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
-        encoding::vk_from_bytes(data).map(Self::new).map_err(err)
+        guarded(|| encoding::vk_from_bytes(data).map(Self::new).map_err(err))
     }
 
     /// The 22 words of the EVM verifier's constructor.
     fn to_evm(&self, py: Python<'_>) -> PyResult<Vec<PyObject>> {
-        words(py, evm::vk_words(&self.vk))
+        guarded(|| words(py, evm::vk_words(&self.vk)))
     }
 
-    fn __eq__(&self, other: &Self) -> bool {
-        self.vk == other.vk
+    fn __eq__(&self, other: &Self) -> PyResult<bool> {
+        guarded(|| Ok(self.vk == other.vk))
     }
 }
 
@@ -205,18 +227,18 @@ pub struct Proof(ark_groth16::Proof<Bn254>);
 
 #[pymethods]
 impl Proof {
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &encoding::proof_to_bytes(&self.0))
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        guarded(|| Ok(PyBytes::new(py, &encoding::proof_to_bytes(&self.0))))
     }
 
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
-        encoding::proof_from_bytes(data).map(Self).map_err(err)
+        guarded(|| encoding::proof_from_bytes(data).map(Self).map_err(err))
     }
 
     /// The 8 words the EVM verifier takes.
     fn to_evm(&self, py: Python<'_>) -> PyResult<Vec<PyObject>> {
-        words(py, evm::proof_words(&self.0))
+        guarded(|| words(py, evm::proof_words(&self.0)))
     }
 }
 
@@ -230,16 +252,18 @@ fn setup(
     inputs: Vec<u8>,
     labels: Vec<u8>,
 ) -> PyResult<(ProvingKey, VerifyingKey)> {
-    let spec = spec_of(spec)?;
-    let test = TestSet {
-        dim,
-        inputs,
-        labels,
-    };
-    let (key, vk) = py
-        .allow_threads(|| groth16::setup(&spec, &test, &mut OsRng))
-        .map_err(err)?;
-    Ok((ProvingKey(Arc::new(key)), VerifyingKey::new(vk)))
+    guarded(|| {
+        let spec = spec_of(spec)?;
+        let test = TestSet {
+            dim,
+            inputs,
+            labels,
+        };
+        let (key, vk) = py
+            .allow_threads(|| groth16::setup(&spec, &test, &mut OsRng))
+            .map_err(err)?;
+        Ok((ProvingKey(Arc::new(key)), VerifyingKey::new(vk)))
+    })
 }
 
 /// Each step of the prover with its seconds.
@@ -256,28 +280,30 @@ fn prove<'py>(
     salt: &[u8],
     tag: &[u8],
 ) -> PyResult<(Proof, Bound<'py, PyBytes>, u64, Timings)> {
-    let model = QuantizedModel { weights, biases };
-    let (salt, tag) = (field(salt)?, field(tag)?);
-    let key = pk.0.clone();
-    let proven = py
-        .allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng))
-        .map_err(err)?;
-    let (st, t) = (proven.statement, proven.timings);
-    let timings = vec![
-        ("witness_s", t.witness_s),
-        ("qap_s", t.qap_s),
-        ("msm_a_s", t.msm_a_s),
-        ("msm_b_g1_s", t.msm_b_g1_s),
-        ("msm_b_g2_s", t.msm_b_g2_s),
-        ("msm_c_s", t.msm_c_s),
-        ("msm_h_s", t.msm_h_s),
-    ];
-    Ok((
-        Proof(proven.proof),
-        PyBytes::new(py, &field_to_be(&st.commitment)),
-        st.count,
-        timings,
-    ))
+    guarded(|| {
+        let model = QuantizedModel { weights, biases };
+        let (salt, tag) = (field(salt)?, field(tag)?);
+        let key = pk.0.clone();
+        let proven = py
+            .allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng))
+            .map_err(err)?;
+        let (st, t) = (proven.statement, proven.timings);
+        let timings = vec![
+            ("witness_s", t.witness_s),
+            ("qap_s", t.qap_s),
+            ("msm_a_s", t.msm_a_s),
+            ("msm_b_g1_s", t.msm_b_g1_s),
+            ("msm_b_g2_s", t.msm_b_g2_s),
+            ("msm_c_s", t.msm_c_s),
+            ("msm_h_s", t.msm_h_s),
+        ];
+        Ok((
+            Proof(proven.proof),
+            PyBytes::new(py, &field_to_be(&st.commitment)),
+            st.count,
+            timings,
+        ))
+    })
 }
 
 /// Checks a proof against a statement. Inputs that are not field elements never verify.
@@ -289,19 +315,21 @@ fn verify(
     tag: &[u8],
     proof: &Proof,
 ) -> PyResult<bool> {
-    let (Ok(commitment), Ok(tag)) = (field_from_be(commitment), field_from_be(tag)) else {
-        return Ok(false);
-    };
-    groth16::verify(
-        &vk.pvk,
-        &Statement {
-            commitment,
-            count,
-            tag,
-        },
-        &proof.0,
-    )
-    .map_err(err)
+    guarded(|| {
+        let (Ok(commitment), Ok(tag)) = (field_from_be(commitment), field_from_be(tag)) else {
+            return Ok(false);
+        };
+        groth16::verify(
+            &vk.pvk,
+            &Statement {
+                commitment,
+                count,
+                tag,
+            },
+            &proof.0,
+        )
+        .map_err(err)
+    })
 }
 
 /// The Poseidon commitment to a quantised model.
@@ -313,11 +341,13 @@ fn commit<'py>(
     biases: Vec<Vec<i64>>,
     salt: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let spec = spec_of(spec)?;
-    let model = QuantizedModel { weights, biases };
-    model.validate(&spec).map_err(err)?;
-    let c = commitment::commit(&spec, &model, field(salt)?);
-    Ok(PyBytes::new(py, &field_to_be(&c)))
+    guarded(|| {
+        let spec = spec_of(spec)?;
+        let model = QuantizedModel { weights, biases };
+        model.validate(&spec).map_err(err)?;
+        let c = commitment::commit(&spec, &model, field(salt)?);
+        Ok(PyBytes::new(py, &field_to_be(&c)))
+    })
 }
 
 /// Weights and biases per layer, as they cross the boundary.
@@ -514,14 +544,17 @@ fn infer(
     weights: Vec<Vec<i64>>,
     biases: Vec<Vec<i64>>,
 ) -> PyResult<(Vec<i64>, Vec<bool>)> {
-    let spec = spec_of(spec)?;
-    let test = TestSet {
-        dim,
-        inputs,
-        labels,
-    };
-    let trace = inference::infer(&spec, &test, &QuantizedModel { weights, biases }).map_err(err)?;
-    Ok((trace.logits, trace.correct))
+    guarded(|| {
+        let spec = spec_of(spec)?;
+        let test = TestSet {
+            dim,
+            inputs,
+            labels,
+        };
+        let trace =
+            inference::infer(&spec, &test, &QuantizedModel { weights, biases }).map_err(err)?;
+        Ok((trace.logits, trace.correct))
+    })
 }
 
 #[pymodule]

@@ -21,11 +21,27 @@ pub struct ModelSpec {
 /// Largest packed comparison word: it must stay below the BN254 scalar field (254 bits).
 pub const MAX_PACKED_BITS: u32 = 252;
 
+/// Widest comparison slot: the native inference holds a slot, and its offset
+/// `2^(w-1)`, in an `i64`.
+pub const MAX_SLOT_BITS: u32 = 63;
+
+/// Most entries of `widths` (input, hidden layers and classes).
+pub const MAX_WIDTHS: usize = 64;
+
+/// Every value the native inference computes (products, sums, the rounding offset and a
+/// hidden layer's overflow window) stays below this magnitude, far inside `i64`. The
+/// Python `ModelSpec` enforces the same bound, so both accept exactly the same specs.
+pub const INT64_SAFE_BOUND: u128 = 1 << 62;
+
 impl ModelSpec {
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidSpec(msg));
-        if self.widths.len() < 2 {
-            return bad("widths needs an input and an output layer".into());
+        if !(2..=MAX_WIDTHS).contains(&self.widths.len()) {
+            return bad(format!(
+                "widths needs an input and an output layer and at most {MAX_WIDTHS} entries, \
+                 got {}",
+                self.widths.len()
+            ));
         }
         if self.widths.iter().any(|&w| w == 0 || w > 1 << 16) {
             return bad(format!(
@@ -67,13 +83,41 @@ impl ModelSpec {
         if self.shifts.iter().any(|&k| k > 48) {
             return bad(format!("shifts must be at most 48, got {:?}", self.shifts));
         }
+        for l in 0..self.num_layers() {
+            let bound = self.intermediate_bound(l);
+            if bound >= INT64_SAFE_BOUND {
+                return bad(format!(
+                    "layer {l}: values up to {bound} do not fit the exact int64 reference"
+                ));
+            }
+        }
         let width = self.slot_width();
-        if width > MAX_PACKED_BITS {
+        if width > MAX_SLOT_BITS.min(MAX_PACKED_BITS) {
             return bad(format!(
-                "output comparisons need {width} bits, more than {MAX_PACKED_BITS}"
+                "output comparisons need {width} bits, more than {MAX_SLOT_BITS}"
             ));
         }
         Ok(())
+    }
+
+    /// Bound on `|z|` of layer `l` over every in-range model and input (the Python
+    /// `ModelSpec.preactivation_bound`). Only called on checked widths and bit widths.
+    fn preactivation_bound(&self, l: usize) -> u128 {
+        self.widths[l] as u128 * self.input_max(l) * (1u128 << (self.weight_bits - 1))
+            + (1u128 << (self.bias_bits - 1))
+    }
+
+    /// Bound on every value the native inference computes in layer `l` (the Python
+    /// `ModelSpec.intermediate_bound`).
+    fn intermediate_bound(&self, l: usize) -> u128 {
+        let bound = self.preactivation_bound(l);
+        if l + 1 < self.num_layers() {
+            let k = self.shifts[l];
+            let offset = if k >= 1 { 1u128 << (k - 1) } else { 0 };
+            (bound + offset).max(1u128 << (k + self.act_bits))
+        } else {
+            bound
+        }
     }
 
     pub fn num_layers(&self) -> usize {
@@ -289,6 +333,39 @@ mod tests {
         let mut spec = mnist_spec();
         spec.input_bits = 9;
         assert!(spec.validate().is_err());
+    }
+
+    #[test]
+    fn rejects_specs_whose_inference_overflows_i64() {
+        // shift + act_bits = 64: the overflow window 2^64 does not fit an i64.
+        let spec = ModelSpec {
+            shifts: vec![48],
+            act_bits: 16,
+            ..mnist_spec()
+        };
+        assert!(matches!(spec.validate(), Err(Error::InvalidSpec(_))));
+        // The largest window below the bound is accepted.
+        let spec = ModelSpec {
+            shifts: vec![45],
+            act_bits: 16,
+            ..mnist_spec()
+        };
+        spec.validate().unwrap();
+        // The window 2^(k + act_bits) must stay below 2^62.
+        for (act_bits, ok) in [(13, true), (14, false)] {
+            let spec = ModelSpec {
+                shifts: vec![48],
+                act_bits,
+                ..mnist_spec()
+            };
+            assert_eq!(spec.validate().is_ok(), ok, "act_bits {act_bits}");
+        }
+        let spec = ModelSpec {
+            widths: vec![2; MAX_WIDTHS + 1],
+            shifts: vec![0; MAX_WIDTHS - 1],
+            ..mnist_spec()
+        };
+        assert!(matches!(spec.validate(), Err(Error::InvalidSpec(_))));
     }
 
     #[test]

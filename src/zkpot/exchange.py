@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from zkpot import safejson
 from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.learning.model import MLP
 from zkpot.learning.quantize import quantize
@@ -101,11 +103,17 @@ def params_from_bytes(data: bytes) -> list[NDArray[np.float64]]:
         shapes = []
         for _ in range(count):
             (ndim,) = struct.unpack_from("<I", data, pos)
+            if ndim == 0:  # params_to_bytes writes every array with at least one axis
+                raise ExchangeError("a parameter without axes")
+            if 8 * ndim > len(data) - pos - 4:
+                raise ExchangeError("truncated parameter blob")
             shapes.append(struct.unpack_from(f"<{ndim}Q", data, pos + 4))
             pos += 4 + 8 * ndim
         params = []
         for shape in shapes:
-            size = int(np.prod(shape)) if shape else 1
+            if 0 in shape:  # a model has no empty layer
+                raise ExchangeError("a parameter with an empty axis")
+            size = math.prod(shape)  # exact: no int64 wrap-around
             chunk = data[pos : pos + 8 * size]
             if len(chunk) != 8 * size:
                 raise ExchangeError("truncated parameter blob")
@@ -144,9 +152,9 @@ def seal_global(package: ModelPackage, recipients: Mapping[str, bytes]) -> bytes
 def open_global(envelope: bytes, address: str, private_key: bytes) -> ModelPackage:
     """The global model package in ``envelope``, opened with ``address``'s key."""
     try:
-        doc = json.loads(envelope)
+        doc = safejson.loads(envelope)
         sealed_key = bytes.fromhex(doc["keys"][address])
         plain = decrypt(unseal(sealed_key, private_key), bytes.fromhex(doc["box"]))
-    except (ValueError, KeyError, TypeError, AttributeError, SealError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, SealError) as exc:
         raise ExchangeError(f"cannot open the global model for {address}: {exc}") from exc
     return ModelPackage.from_bytes(plain)

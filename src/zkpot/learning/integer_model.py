@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from zkpot import safejson
+
 __all__ = [
     "INT64_SAFE_BOUND",
     "ModelSpec",
@@ -29,6 +31,20 @@ __all__ = [
 
 #: Bound on the magnitude of every intermediate value, enforced by ``ModelSpec``.
 INT64_SAFE_BOUND = 2**62
+
+# The circuit's limits (prover/src/spec.rs): the Rust and Python validations accept
+# exactly the same specs (tests/test_spec_parity.py).
+MAX_WIDTHS = 64
+MAX_WIDTH = 1 << 16
+MAX_SHIFT = 48
+#: Widest output-comparison slot: the inference holds a slot and its offset in an int64.
+MAX_SLOT_BITS = 63
+_BIT_RANGES = {
+    "input_bits": (1, 8),
+    "weight_bits": (2, 16),
+    "bias_bits": (2, 32),
+    "act_bits": (1, 16),
+}
 
 
 def rounding_offset(shift: int) -> int:
@@ -83,22 +99,24 @@ class ModelSpec:
         self._check_int64_safety()
 
     def _check_shape(self) -> None:
-        if len(self.widths) < 2 or min(self.widths) < 1:
-            raise ValueError(f"widths must be >= 2 positive integers, got {self.widths}")
+        if not 2 <= len(self.widths) <= MAX_WIDTHS:
+            raise ValueError(f"widths must have 2..{MAX_WIDTHS} entries, got {len(self.widths)}")
+        if min(self.widths) < 1 or max(self.widths) > MAX_WIDTH:
+            raise ValueError(f"layer widths must be in 1..{MAX_WIDTH}, got {self.widths}")
         if self.widths[-1] < 2:
             raise ValueError("the output layer needs at least 2 classes")
         if len(self.shifts) != len(self.widths) - 2:
             raise ValueError(
                 f"{len(self.widths) - 2} hidden layers need as many shifts, got {self.shifts}"
             )
-        if any(k < 0 for k in self.shifts):
-            raise ValueError(f"shifts must be >= 0, got {self.shifts}")
+        if any(not 0 <= k <= MAX_SHIFT for k in self.shifts):
+            raise ValueError(f"shifts must be in 0..{MAX_SHIFT}, got {self.shifts}")
 
     def _check_bits(self) -> None:
-        for name in ("input_bits", "weight_bits", "bias_bits", "act_bits"):
+        for name, (low, high) in _BIT_RANGES.items():
             value = getattr(self, name)
-            if not _is_int(value) or not 1 <= value <= 32:
-                raise ValueError(f"{name} must be an integer in 1..32, got {value!r}")
+            if not _is_int(value) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
             object.__setattr__(self, name, int(value))
 
     def _check_int64_safety(self) -> None:
@@ -109,6 +127,21 @@ class ModelSpec:
                     f"layer {layer}: values up to {bound} do not fit the exact int64 "
                     f"reference; reduce the widths, bit widths or shift"
                 )
+        if self.slot_width > MAX_SLOT_BITS:
+            raise ValueError(
+                f"output comparisons need {self.slot_width} bits, more than {MAX_SLOT_BITS}"
+            )
+
+    @property
+    def slot_width(self) -> int:
+        """Bits of one output-comparison slot of the circuit (``slot_width`` in
+        prover/src/spec.rs): the worst-case logit gap plus a sign bit."""
+        last = self.num_layers - 1
+        in_bits = self.input_bits if last == 0 else self.act_bits
+        bound = self.widths[last] * ((1 << in_bits) - 1) * ((1 << self.weight_bits) - 1) + (
+            1 << self.bias_bits
+        )
+        return bound.bit_length() + 1
 
     @property
     def num_layers(self) -> int:
@@ -188,8 +221,8 @@ class ModelSpec:
     def from_json(cls, text: str | bytes) -> ModelSpec:
         """Parse a JSON spec (any key order; see :meth:`from_dict`)."""
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = safejson.loads(text, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ValueError(f"model spec is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 
@@ -362,7 +395,7 @@ def _decode_header(raw: bytes) -> tuple[ModelSpec, tuple[float, ...], int]:
         raise QuantizationError("truncated quantised model: header incomplete")
     header = raw[_PREFIX.size : end]
     try:
-        decoded = json.loads(header.decode("utf-8"), parse_constant=_reject_constant)
+        decoded = safejson.loads(header.decode("utf-8"), parse_constant=_reject_constant)
         if not isinstance(decoded, dict) or set(decoded) != {"spec", "weight_scales"}:
             raise ValueError("header needs exactly the keys 'spec' and 'weight_scales'")
         spec = ModelSpec.from_dict(decoded["spec"])
@@ -371,7 +404,7 @@ def _decode_header(raw: bytes) -> tuple[ModelSpec, tuple[float, ...], int]:
             raise ValueError("weight_scales must be a list of floats")
         if not all(math.isfinite(s) and s > 0 for s in scales):
             raise ValueError("weight_scales must be finite and positive")
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise QuantizationError(f"invalid quantised model header: {exc}") from exc
     if _header_bytes(spec, scales) != header:
         raise QuantizationError("quantised model header is not in canonical form")

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
+#: Task ids are uint256 on chain; anything else is refused before it reaches web3.
+MAX_TASK_ID = 2**256 - 1
+
 LedgerUrl = Annotated[str, typer.Option("--ledger", help="JSON-RPC URL of the EVM node.")]
 IpfsUrl = Annotated[str, typer.Option("--ipfs", help="HTTP RPC API URL of the IPFS (kubo) node.")]
 
@@ -190,7 +193,10 @@ def participant(
     zkpot: Annotated[
         str | None, typer.Option(help="ZKPoT address (instead of a task file).")
     ] = None,
-    task: Annotated[int | None, typer.Option(help="Task id (instead of a task file).")] = None,
+    task: Annotated[
+        int | None,
+        typer.Option(min=0, max=MAX_TASK_ID, help="Task id (instead of a task file)."),
+    ] = None,
     manifest: Annotated[
         str | None, typer.Option(help="Manifest CID (instead of a task file).")
     ] = None,
@@ -274,7 +280,7 @@ def participant(
 def status(
     ledger: LedgerUrl,
     zkpot: Annotated[str | None, typer.Option(help="ZKPoT contract address.")] = None,
-    task: Annotated[int | None, typer.Option(help="Task id.")] = None,
+    task: Annotated[int | None, typer.Option(min=0, max=MAX_TASK_ID, help="Task id.")] = None,
     task_file: Annotated[
         Path | None, typer.Option(help="Task file (instead of --zkpot and --task).")
     ] = None,

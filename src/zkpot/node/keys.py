@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from zkpot import safejson
 from zkpot.store.sealed import KeyPair, SealError, generate_keypair, public_key
 
 if TYPE_CHECKING:
@@ -119,13 +120,13 @@ def read_key_file(path: Path) -> Identity:
     try:
         mode = path.stat().st_mode
         text = path.read_text()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"cannot read key file {path}: {exc}") from exc
     if mode & 0o077:
         raise KeyFileError(f"{path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+        doc = safejson.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise KeyFileError(f"{path}: not JSON ({exc})") from exc
     return identity_from_json(doc, str(path))
 
@@ -137,15 +138,15 @@ def read_participants_file(path: Path) -> tuple[Registration, ...]:
     path = Path(path)
     try:
         text = path.read_text()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"cannot read participants file {path}: {exc}") from exc
     try:
         stripped = text.lstrip()
         if stripped.startswith("["):
-            entries = json.loads(stripped)
+            entries = safejson.loads(stripped)
         else:
-            entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
+            entries = [safejson.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, RecursionError) as exc:
         raise KeyFileError(f"{path}: not JSON or JSON lines ({exc})") from exc
     registrations = []
     for i, entry in enumerate(entries):

@@ -35,16 +35,17 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 from numpy.typing import NDArray
 
-from zkpot import proving
+from zkpot import proving, safejson
 from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.integer_model import ModelSpec
 from zkpot.learning.model import MLP
 from zkpot.ledger import Ledger, TaskParams
 from zkpot.ledger import Task as ChainTask
 from zkpot.ledger.model import Participant as Registration
-from zkpot.ledger.model import checksum
+from zkpot.ledger.model import checksum, uint
 from zkpot.protocol import Task
 from zkpot.store import ContentStore
+from zkpot.store.cid import normalize_cid
 
 MANIFEST_FORMAT = "zkpot-task/v1"
 TASK_FILE_FORMAT = "zkpot-task-ref/v1"
@@ -73,17 +74,17 @@ class TaskRef:
     @classmethod
     def from_json(cls, text: str, source: str = "task file") -> TaskRef:
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+            doc = safejson.loads(text)
+        except (ValueError, RecursionError) as exc:
             raise ManifestError(f"{source}: not JSON ({exc})") from exc
         if not isinstance(doc, dict) or doc.get("format") != TASK_FILE_FORMAT:
             raise ManifestError(f"{source}: not a {TASK_FILE_FORMAT} document")
         try:
             return cls(
-                chain_id=int(doc["chain_id"]),
+                chain_id=uint("chain_id", doc["chain_id"], 2**64 - 1),
                 zkpot=checksum(doc["zkpot"], "zkpot"),
-                task_id=int(doc["task_id"]),
-                manifest=str(doc["manifest"]),
+                task_id=uint("task_id", doc["task_id"], 2**256 - 1),
+                manifest=normalize_cid(doc["manifest"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"{source}: malformed ({exc})") from exc
@@ -99,8 +100,20 @@ class TaskRef:
     def read(cls, path: Path) -> TaskRef:
         try:
             return cls.from_json(Path(path).read_text(), str(path))
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"cannot read task file {path}: {exc}") from exc
+
+
+_TEXT_FIELDS = (
+    "name",
+    "dataset",
+    "test_set_cid",
+    "test_set_hash",
+    "model_spec_hash",
+    "proving_key_cid",
+    "verifying_key_cid",
+    "verifier",
+)
 
 
 @dataclass(frozen=True)
@@ -133,8 +146,8 @@ class TaskManifest:
     @classmethod
     def from_bytes(cls, data: bytes) -> TaskManifest:
         try:
-            doc = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            doc = safejson.loads(data)
+        except (ValueError, RecursionError) as exc:
             raise ManifestError(f"the manifest is not JSON: {exc}") from exc
         if not isinstance(doc, dict) or doc.pop("format", None) != MANIFEST_FORMAT:
             raise ManifestError(f"not a {MANIFEST_FORMAT} manifest")
@@ -148,8 +161,16 @@ class TaskManifest:
         manifest = cls(**doc)
         for name in ("rounds", "window", "test_samples", "seed", "constraints"):
             value = getattr(manifest, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ManifestError(f"manifest field {name} must be a non-negative integer")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+                raise ManifestError(f"manifest field {name} must be an integer in [0, 2^64)")
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(manifest, name), str):
+                raise ManifestError(f"manifest field {name} must be a string")
+        threshold = manifest.threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ManifestError("manifest field threshold must be a number")
+        if not 0 <= threshold <= 1:
+            raise ManifestError("manifest field threshold must be in [0, 1]")
         return manifest
 
 

@@ -29,31 +29,77 @@ Every change is one ``BEGIN IMMEDIATE … COMMIT`` transaction in WAL mode with
 between. Stages only move forward (``skipped`` and ``done`` included); a change that
 would move one back raises :class:`StateError`. The file is created with mode 0600 since
 it holds private keys.
+
+A state file that is not a SQLite database, fails SQLite's integrity check, or holds a
+value this module never writes (an unknown stage, a field of the wrong type, a malformed
+identity or task binding) raises :class:`StateError` naming the file and the way to
+recover (:data:`RECOVERY`), when it is opened or whenever it is read; nothing is written
+to it then.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from zkpot.node.keys import identity_from_json, identity_to_json
-from zkpot.node.manifest import TaskRef
+from zkpot import safejson
+from zkpot.node.keys import KeyFileError, identity_from_json, identity_to_json
+from zkpot.node.manifest import ManifestError, TaskRef
 from zkpot.participant import Identity
 
 SCHEMA_VERSION = 1
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: How to recover from a damaged state file, in every error that reports one.
+RECOVERY = (
+    "stop every node on it, restore the file from a backup, or move it aside and start "
+    "the node again with --key and --task-file: it then rejoins from the chain and skips "
+    "any round this account has already submitted (the contract accepts one submission "
+    "per account and round, so nothing is submitted twice)"
+)
+
 
 class StateError(RuntimeError):
-    """The state file is bound to another identity or task, or a stage would go back."""
+    """The state file is bound to another identity or task, a stage would go back, or the
+    file is damaged (see :data:`RECOVERY`)."""
+
+
+class CorruptStateError(StateError):
+    """The state file is damaged: not SQLite, failing its integrity check, or holding a
+    value this module never writes."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"the state file {path} is damaged ({problem}); to recover, {RECOVERY}")
+
+
+def _guard_db(method: Callable[P, T]) -> Callable[P, T]:
+    """Turn an SQLite error raised by ``method`` into :class:`CorruptStateError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise  # a value this module cannot store: a bug, not damage
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            path = args[0].path  # type: ignore[attr-defined]
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise StateError(f"the state file {path} is busy: {exc}") from None
+            raise CorruptStateError(path, str(exc)) from None
+
+    return wrapper
 
 
 class Stage(StrEnum):
@@ -165,12 +211,29 @@ class ParticipantState:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            # Create it private before SQLite opens it (the WAL files inherit the mode).
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            if not self.path.exists():
+                # Create it private before SQLite opens it (the WAL files inherit the mode).
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise StateError(f"cannot create the state file {self.path}: {exc}") from None
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state file {self.path}: {exc}") from None
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    @_guard_db
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        problems = [str(row[0]) for row in self._db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise CorruptStateError(self.path, "; ".join(problems[:3]))
         with self._transaction() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -180,6 +243,13 @@ class ParticipantState:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         if self._meta("schema") != str(SCHEMA_VERSION):
             raise StateError(f"{self.path}: unknown state schema {self._meta('schema')}")
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(rounds)")]
+        if columns != _COLUMNS:
+            raise CorruptStateError(self.path, "the rounds table has other columns")
+        # Every stored value is read once now, so that damage stops the node at start.
+        self.identity()
+        self.binding()
+        self.records()
 
     def close(self) -> None:
         self._db.close()
@@ -200,6 +270,7 @@ class ParticipantState:
             raise
         self._db.execute("COMMIT")
 
+    @_guard_db
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -209,13 +280,24 @@ class ParticipantState:
     def identity(self) -> Identity | None:
         """The identity stored in the file, if any."""
         doc = self._meta("identity")
-        return None if doc is None else identity_from_json(json.loads(doc), str(self.path))
+        if doc is None:
+            return None
+        try:
+            return identity_from_json(safejson.loads(doc), str(self.path))
+        except (ValueError, RecursionError, KeyFileError) as exc:
+            raise CorruptStateError(self.path, f"its identity is unreadable: {exc}") from None
 
     def binding(self) -> TaskRef | None:
         """The task the file is bound to, if any."""
         doc = self._meta("binding")
-        return None if doc is None else TaskRef.from_json(doc, str(self.path))
+        if doc is None:
+            return None
+        try:
+            return TaskRef.from_json(doc, str(self.path))
+        except ManifestError as exc:
+            raise CorruptStateError(self.path, f"its task binding is unreadable: {exc}") from None
 
+    @_guard_db
     def bind(self, identity: Identity, binding: TaskRef) -> Identity:
         """Bind the file to ``identity`` and a task on first use; afterwards check both.
 
@@ -242,6 +324,7 @@ class ParticipantState:
 
     # ------------------------------------------------------------------ rounds
 
+    @_guard_db
     def record(self, round: int) -> RoundRecord | None:
         """The row of a round, or None if this node never started it."""
         cursor = self._db.execute(
@@ -251,13 +334,18 @@ class ParticipantState:
         if row is None:
             return None
         values = dict(zip(_COLUMNS, row, strict=True))
+        problem = _check_row(values)
+        if problem is not None:
+            raise CorruptStateError(self.path, f"round {values['round']}: {problem}")
         values["stage"] = Stage(values["stage"])
         return RoundRecord(**values)
 
+    @_guard_db
     def records(self) -> list[RoundRecord]:
         rounds = [r for (r,) in self._db.execute("SELECT round FROM rounds ORDER BY round")]
         return [rec for r in rounds if (rec := self.record(r)) is not None]
 
+    @_guard_db
     def advance(self, round: int, stage: Stage, **values: Any) -> RoundRecord:
         """Move a round to ``stage`` and set ``values``, atomically; returns the new row.
 
@@ -284,3 +372,36 @@ class ParticipantState:
         if result is None:  # pragma: no cover - the row was just written
             raise StateError(f"round {round} vanished from {self.path}")
         return result
+
+
+#: Python types of each column's values as this module writes them (None aside).
+_PY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "INTEGER PRIMARY KEY": int,
+    "TEXT NOT NULL": str,
+    "TEXT": str,
+    "BLOB": bytes,
+    "INTEGER": int,
+    "REAL": (float, int),
+}
+#: Field elements, kept as decimal strings.
+_DECIMAL = ("salt", "commitment", "tag")
+
+
+def _check_row(values: dict[str, Any]) -> str | None:
+    """What is wrong with a row read back from the file, or None."""
+    for name, value in values.items():
+        if value is None:
+            if name in ("round", "stage"):
+                return f"{name} is missing"
+            continue
+        if isinstance(value, bool) or not isinstance(value, _PY_TYPES[_SQL_TYPES[name]]):
+            return f"{name} holds a {type(value).__name__}"
+    if values["round"] < 0:
+        return "a negative round"
+    if values["stage"] not in Stage.__members__.values():
+        return f"unknown stage {values['stage']!r}"
+    for name in _DECIMAL:
+        text = values[name]
+        if text is not None and not (text.isascii() and text.isdigit() and len(text) <= 80):
+            return f"{name} is not a decimal number"
+    return None

@@ -23,14 +23,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zkpot import proving
+from zkpot import proving, safejson
 from zkpot.learning.datasets import test_set_hash
 from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.protocol import Task
@@ -293,8 +296,8 @@ def _read_pinned(path: Path, expected: object, limit: int) -> bytes:
 
 def _json(path: Path, raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = safejson.loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise ArtefactError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(value, dict):
         raise ArtefactError(f"{path}: expected a JSON object")
@@ -331,13 +334,47 @@ def _field(path: Path, key: str, value: object) -> int:
     return number
 
 
+#: What a hostile archive can raise while it is read (zlib.error included).
+_ARCHIVE_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    zlib.error,
+)
+
+
+def _check_npz(path: Path, data: bytes) -> None:
+    """Every member's declared array fits in its declared size, and both in the limit, so
+    that ``np.load`` allocates nothing that the archive does not hold."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+        if sorted(i.filename for i in infos) != ["x.npy", "y.npy"]:
+            raise ArtefactError(f"{path}: expected arrays x and y only")
+        if sum(i.file_size for i in infos) > _MAX_TEST_SET:
+            raise ArtefactError(f"{path}: the arrays exceed {_MAX_TEST_SET} bytes")
+        for info in infos:
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                if math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ArtefactError(f"{path}: {info.filename} declares more than it holds")
+
+
 def _test_set(path: Path, data: bytes, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     try:
+        _check_npz(path, data)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if set(npz.files) != {"x", "y"}:
                 raise ArtefactError(f"{path}: expected arrays x and y, found {npz.files}")
             x, y = npz["x"], npz["y"]
-    except (ValueError, OSError, EOFError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise ArtefactError(f"{path}: not a test-set npz ({exc})") from exc
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != spec.widths[0]:
         raise ArtefactError(

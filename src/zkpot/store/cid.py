@@ -171,6 +171,14 @@ def verify(cid: str | CID, data: bytes) -> None:
         raise IntegrityError(f"content hashes to {actual}, expected {expected}")
 
 
+def _decode_cid(raw: bytes) -> CID:
+    """A binary CID from a link; :class:`InvalidCID` for anything else."""
+    try:
+        return CID.decode(raw)
+    except Exception as exc:  # multiformats raises several unrelated types
+        raise InvalidCID(f"not a binary CID: {raw[:40].hex()} ({exc})") from exc
+
+
 def read_dag(root: str | CID, load_block: Callable[[CID], bytes]) -> bytes:
     """Reassemble a UnixFS file from its blocks.
 
@@ -199,7 +207,7 @@ def read_dag(root: str | CID, load_block: Callable[[CID], bytes]) -> bytes:
         try:
             node = decode_pbnode(block)
             meta = decode_unixfs(node.data or b"")
-            children = [parse_cid(CID.decode(link.hash)) for link in node.links]
+            children = [parse_cid(_decode_cid(link.hash)) for link in node.links]
         except (ValueError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"block {cid} is not a UnixFS file node: {exc}") from exc
         if meta.type not in (UNIXFS_FILE, UNIXFS_RAW):
