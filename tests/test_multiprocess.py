@@ -394,7 +394,7 @@ def test_an_absent_participant_is_reported_and_the_round_closes_at_its_deadline(
     run: Run,
 ) -> None:
     p2 = run.addresses["P2"]
-    views = run.status["round_views"]
+    views = run.status["round_summaries"]
     assert run.status["finished"] and len(views) == ROUNDS
     assert [v["absent"] for v in views] == [[], [], [p2]]
     assert [len(v["submitted"]) for v in views] == [3, 3, 2]
@@ -415,7 +415,7 @@ def test_an_absent_participant_is_reported_and_the_round_closes_at_its_deadline(
 def test_same_seed_same_leaders_as_the_in_process_federation(run: Run) -> None:
     reference = run.reference
     by_name = dict(run.addresses)
-    views = run.status["round_views"]
+    views = run.status["round_summaries"]
     for r in (0, 1):
         ours, theirs = views[r], reference.rounds[r]
         assert ours["counts"] == {by_name[n]: c for n, c in theirs.counts.items()}

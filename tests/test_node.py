@@ -18,6 +18,7 @@ from eth_account import Account
 
 from zkpot import proving
 from zkpot.exchange import params_to_bytes
+from zkpot.learning.model import initial_model
 from zkpot.ledger import Ledger
 from zkpot.node.keys import (
     KeyFileError,
@@ -31,14 +32,14 @@ from zkpot.node.manifest import (
     ManifestError,
     TaskManifest,
     TaskRef,
-    initial_params,
     load_task,
     publish_task,
 )
 from zkpot.node.runner import NodeConfig, ParticipantNode
 from zkpot.node.state import ParticipantState, Stage, StateError, exclusive
-from zkpot.node.status import round_view
+from zkpot.node.status import round_summary
 from zkpot.participant import Identity, Training
+from zkpot.participant.machine import Waiting
 from zkpot.protocol import Task
 from zkpot.store import LocalStore, generate_keypair
 
@@ -190,10 +191,10 @@ def published(anvil_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[
     me = _identity()
     ledger.fund(me.address, 10**19)
     task = Task.create(rounds=1, window_s=600, seed=5, **TINY)
-    from zkpot.ledger.model import Participant as Registration
+    from zkpot.ledger.model import Member
 
     done = publish_task(
-        ledger, store, ledger.new_account(), task, [Registration(me.address, me.keys.public)], 5
+        ledger, store, ledger.new_account(), task, [Member(me.address, me.keys.public)], 5
     )
     return {"ledger": ledger, "store": store, "me": me, "task": task, "published": done}
 
@@ -252,11 +253,11 @@ def test_a_submission_sent_just_before_a_crash_is_not_sent_again(
         )  # fmt: skip
 
     first = node()
-    first.participant.train(0, initial_params(loaded.task.spec.widths, 5))
+    first.participant.train(0, initial_model(loaded.task.spec.widths, 5).get_params())
     first.state.advance(
         0, Stage.TRAINED, params=params_to_bytes(first.participant.model.get_params())
     )
-    record = first._prepare(0)
+    record = first.machine._prepare(0)
     assert record.stage == Stage.PREPARED
     ledger.submit(
         me.account,
@@ -302,9 +303,9 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
     task = Task.create(
         dataset="digits", hidden=16, test_samples=32, threshold=0.0, rounds=1, window_s=600
     )
-    from zkpot.ledger.model import Participant as Registration
+    from zkpot.ledger.model import Member
 
-    registrations = [Registration(x.address, x.keys.public) for x in (a, b)]
+    registrations = [Member(x.address, x.keys.public) for x in (a, b)]
     ref = publish_task(ledger, store, ledger.new_account(), task, registrations, 5).ref
     loaded = load_task(ledger, store, ref)
     events: list[dict[str, Any]] = []
@@ -327,7 +328,8 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
         second.run()
         second.state.close()
 
-    first._phase_one(0)  # A submits, then "crashes": it never hands over or leads
+    # A submits and waits for the window, then "crashes": it never hands over or leads.
+    assert first.machine.step(0) == Waiting.CLOSED
     assert first.state.record(0).stage == Stage.SUBMITTED
     worker = threading.Thread(target=run_second)
     worker.start()
@@ -355,7 +357,7 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
     block = ledger.round_block(ref.task_id, 0)
     assert block is not None and block.leader == b.address
     assert ledger.leader_of(ref.task_id, 0).address == b.address
-    view = round_view(ledger, ref.task_id, 0, [a.address, b.address])
+    view = round_summary(ledger, ref.task_id, 0, [a.address, b.address])
     assert (view.leader, view.global_count, view.skipped) == (b.address, block.global_count, False)
     first.state.close()
     state_b = ParticipantState(tmp_path / "b.sqlite")

@@ -15,7 +15,7 @@ import numpy as np
 
 from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
-from zkpot.ledger.model import Participant, TaskParams
+from zkpot.ledger.model import Member, TaskParams
 from zkpot.protocol.hashes import sort_addresses
 from zkpot.proving import FIELD_ORDER
 
@@ -52,9 +52,7 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
         window=3_600,
         initial_commitment=FIELD_ORDER - 1,
         initial_cid=SAMPLE_CID,
-        participants=tuple(
-            Participant(a.address, bytes(32 * [i + 1])) for i, a in enumerate(accounts)
-        ),
+        participants=tuple(Member(a.address, bytes(32 * [i + 1])) for i, a in enumerate(accounts)),
     )
     task = ledger.register_task(publisher, params)
     register_gas = _gas(ledger)

@@ -19,7 +19,7 @@ MAX_SAMPLES = 2**31 - 2
 
 
 @dataclass(frozen=True)
-class Participant:
+class Member:
     """A registered participant: its account and its X25519 public key."""
 
     address: str
@@ -47,7 +47,7 @@ class TaskParams:
     window: int
     initial_commitment: int
     initial_cid: str
-    participants: tuple[Participant, ...] = field(default=())
+    participants: tuple[Member, ...] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verifier", checksum(self.verifier, "verifier"))
@@ -85,7 +85,7 @@ class TaskParams:
 
 
 @dataclass(frozen=True)
-class Task:
+class TaskView:
     """A registered task as stored on chain."""
 
     task_id: int
@@ -120,7 +120,7 @@ class RoundStatus(IntEnum):
 
 
 @dataclass(frozen=True)
-class RoundState:
+class RoundView:
     """A round's schedule, submissions so far and its leader.
 
     While open, ``leader`` is the best submission so far; once closed, the leader of the
@@ -160,7 +160,7 @@ class Leader:
 
 
 @dataclass(frozen=True)
-class RoundBlock:
+class RoundBlockView:
     """The block appended for a round (``leader`` is ``None`` for a skipped round)."""
 
     task_id: int
