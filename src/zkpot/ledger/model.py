@@ -20,7 +20,8 @@ MAX_SAMPLES = 2**31 - 2
 
 @dataclass(frozen=True)
 class Member:
-    """A registered participant: its account and its X25519 public key."""
+    """A registered participant of a task: its account and its X25519 public key (one entry
+    of ``TaskParams.participants`` / ``participantKeys``)."""
 
     address: str
     x25519_key: bytes
@@ -86,7 +87,8 @@ class TaskParams:
 
 @dataclass(frozen=True)
 class TaskView:
-    """A registered task as stored on chain."""
+    """A registered task as stored on chain (``ZKPoT.Task``; the task as published is
+    :class:`zkpot.protocol.Task`)."""
 
     task_id: int
     publisher: str
@@ -121,7 +123,7 @@ class RoundStatus(IntEnum):
 
 @dataclass(frozen=True)
 class RoundView:
-    """A round's schedule, submissions so far and its leader.
+    """A round's schedule, submissions so far and its leader (``ZKPoT.RoundView``).
 
     While open, ``leader`` is the best submission so far; once closed, the leader of the
     current turn (``None`` when every turn has passed), whose turn ends at ``turn_ends``;
@@ -161,7 +163,9 @@ class Leader:
 
 @dataclass(frozen=True)
 class RoundBlockView:
-    """The block appended for a round (``leader`` is ``None`` for a skipped round)."""
+    """The block appended for a round as stored on chain (``ZKPoT.RoundBlock``; ``leader``
+    is ``None`` for a skipped round). The whole block, hashed as the contract hashes it,
+    is :class:`zkpot.protocol.RoundBlock`."""
 
     task_id: int
     round: int

@@ -134,9 +134,9 @@ class RoundMachine:
     records: Records
     emit: Emit = _ignore
     #: The blocks this participant appended (proposed or skipped), by round.
-    blocks: dict[int, RoundBlock] = field(default_factory=dict)
+    blocks: dict[int, RoundBlock] = field(default_factory=dict, init=False)
     #: (round, turn) pairs already acted on in phase two.
-    _acted: set[tuple[int, int]] = field(default_factory=set)
+    _acted: set[tuple[int, int]] = field(default_factory=set, init=False, repr=False)
 
     @property
     def address(self) -> str:

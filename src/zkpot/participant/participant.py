@@ -131,10 +131,11 @@ COMMITMENT_MISMATCH = "the model does not open its commitment"
 class Behaviour:
     """The decisions a participant takes in a round. This base class is the honest protocol.
 
-    An adversary overrides the steps it deviates in; the participant consults its
-    behaviour when it trains, submits, hands over its key and leads, and the federation
-    asks it whether it takes part in a round and what it does while another participant
-    leads.
+    An adversary overrides the steps it deviates in. The participant's state machine
+    (:class:`zkpot.participant.machine.RoundMachine`) consults it for every decision:
+    whether to take part in a round, what to train on, which model to package, what to
+    claim, which key to hand over, what to do while another participant leads, and how to
+    aggregate when leading; in one process and across processes alike.
     """
 
     #: A short name for tables and results.
