@@ -13,20 +13,11 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
+from zkpot import options
 from zkpot.attacks.cli import experiment_app
 from zkpot.explorer.cli import register as register_explorer_command
 from zkpot.node.cli import register as register_node_commands
 from zkpot.onramp.cli import register as register_onramp_commands
-from zkpot.options import (
-    Alpha,
-    Dataset,
-    Hidden,
-    LearningRate,
-    LocalEpochs,
-    TestSamples,
-    Threshold,
-    check_dataset,
-)
 
 app = typer.Typer(
     help="Blockchain-secured federated learning with Zero-Knowledge Proof of Training.",
@@ -44,13 +35,13 @@ console = Console(stderr=True)
 def run(
     participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
-    dataset: Dataset = "mnist",
-    hidden: Hidden = 32,
-    test_samples: TestSamples = None,
-    alpha: Alpha = None,
-    threshold: Threshold = None,
-    local_epochs: LocalEpochs = None,
-    lr: LearningRate = None,
+    dataset: options.Dataset = "mnist",
+    hidden: options.Hidden = 32,
+    test_samples: options.TestSamples = None,
+    alpha: options.Alpha = None,
+    threshold: options.Threshold = None,
+    local_epochs: options.LocalEpochs = None,
+    lr: options.LearningRate = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of data split, training, init.")] = 0,
     ledger: Annotated[
         str | None, typer.Option(help="JSON-RPC URL of an EVM node; in-process EVM if unset.")
@@ -76,7 +67,7 @@ def run(
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
-    defaults = dataset_defaults(check_dataset(dataset))
+    defaults = dataset_defaults(options.check_dataset(dataset))
     threshold = defaults.threshold if threshold is None else threshold
     test_samples = defaults.test_samples if test_samples is None else test_samples
     training = replace(
@@ -148,7 +139,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
 @bench_app.command("prover")
 def bench_prover_cmd(
-    dataset: Dataset = "mnist",
+    dataset: options.Dataset = "mnist",
     hidden: Annotated[int, typer.Option(min=1, max=1024, help="Hidden layer width.")] = 32,
     samples: Annotated[int, typer.Option(min=1, max=10000, help="Public test samples.")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Training and test-set seed.")] = 0,
@@ -161,7 +152,9 @@ def bench_prover_cmd(
     if vs not in (None, "ezkl"):
         raise typer.BadParameter(f"unknown peer {vs!r}; the only peer is ezkl")
     with console.status(f"proving {dataset} accuracy over {samples} samples"):
-        result = bench_prover(check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl")
+        result = bench_prover(
+            options.check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl"
+        )
     _emit(result, as_json)
 
 

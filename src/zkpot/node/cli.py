@@ -14,16 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from zkpot.options import (
-    Alpha,
-    Dataset,
-    Hidden,
-    LearningRate,
-    LocalEpochs,
-    TestSamples,
-    Threshold,
-    check_dataset,
-)
+from zkpot import options
 
 if TYPE_CHECKING:
     from zkpot.ledger import Ledger
@@ -87,10 +78,10 @@ def publisher(
             "development account (local dev chains only; 0: no funding).",
         ),
     ] = 0,
-    dataset: Dataset = "mnist",
-    hidden: Hidden = 32,
-    test_samples: TestSamples = None,
-    threshold: Threshold = None,
+    dataset: options.Dataset = "mnist",
+    hidden: options.Hidden = 32,
+    test_samples: options.TestSamples = None,
+    threshold: options.Threshold = None,
     rounds: Annotated[int, typer.Option(min=1, max=1000, help="Rounds.")] = 3,
     window: Annotated[
         int, typer.Option(min=1, help="Submission window per round, in seconds of chain time.")
@@ -116,7 +107,7 @@ def publisher(
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
-    defaults = dataset_defaults(check_dataset(dataset))
+    defaults = dataset_defaults(options.check_dataset(dataset))
     test_samples = defaults.test_samples if test_samples is None else test_samples
     threshold = defaults.threshold if threshold is None else threshold
     try:
@@ -204,7 +195,7 @@ def participant(
         str | None, typer.Option(help="Manifest CID (instead of a task file).")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the data split and training.")] = 0,
-    alpha: Alpha = None,
+    alpha: options.Alpha = None,
     parts: Annotated[
         int | None,
         typer.Option(min=1, help="Parts the training set is split into (default: participants)."),
@@ -213,8 +204,8 @@ def participant(
         int | None,
         typer.Option(min=0, help="This node's part (default: its registration index)."),
     ] = None,
-    local_epochs: LocalEpochs = None,
-    lr: LearningRate = None,
+    local_epochs: options.LocalEpochs = None,
+    lr: options.LearningRate = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Mini-batch size; per dataset if unset.")
     ] = None,
