@@ -19,7 +19,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from zkpot.ledger import ContractError, Ledger, Participant, TaskParams, TxResult
+from zkpot.ledger import ContractError, Ledger, Member, TaskParams, TxResult
 from zkpot.ledger.ledger import SUBMIT_GAS, BlockProposal
 from zkpot.protocol import InvalidTransaction
 from zkpot.protocol.hashes import tie_break_rank
@@ -82,8 +82,7 @@ class TaskRun:
             initial_commitment=commitment_of("initial"),
             initial_cid=CID,
             participants=tuple(
-                Participant(a.address, keccak(text=f"x25519 {i}"))
-                for i, a in enumerate(self.accounts)
+                Member(a.address, keccak(text=f"x25519 {i}")) for i, a in enumerate(self.accounts)
             ),
         )
         self.task_id = ledger.register_task(self.publisher, self.params)

@@ -13,7 +13,7 @@ from zkpot import Federation, Task, proving
 from zkpot.exchange import ExchangeError, ModelPackage, global_commitment, open_global
 from zkpot.learning.inference import correct_count
 from zkpot.learning.integer_model import QuantizedModel
-from zkpot.node.status import round_view
+from zkpot.node.status import round_summary
 from zkpot.participant import Training
 from zkpot.store import LocalStore
 
@@ -140,7 +140,7 @@ def test_a_round_nobody_passes_is_skipped_and_keeps_the_global_model(tmp_path):
         assert r.block.global_commitment == initial.initial_commitment
         assert r.block.global_cid == initial.initial_cid
         assert fed.ledger.block_hash(result.task_id, r.round) == r.block.hash
-        view = round_view(
+        view = round_summary(
             fed.ledger, result.task_id, r.round, [p.address for p in fed.participants]
         )
         assert view.skipped and view.leader is None and view.global_count == 0

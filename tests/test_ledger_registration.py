@@ -21,7 +21,7 @@ from zkpot.ledger import (
     InvalidArgument,
     InvalidTaskParams,
     Ledger,
-    Participant,
+    Member,
     RoundStatus,
     TaskParams,
 )
@@ -186,12 +186,12 @@ def test_task_params_are_checked(
 
 def test_participant_checks() -> None:
     with pytest.raises(InvalidArgument):
-        Participant("0x" + "11" * 20, b"\0" * 32)
+        Member("0x" + "11" * 20, b"\0" * 32)
     with pytest.raises(InvalidArgument):
-        Participant("0x" + "11" * 20, b"\1" * 31)
+        Member("0x" + "11" * 20, b"\1" * 31)
     with pytest.raises(InvalidArgument):
-        Participant("0x11", b"\1" * 32)
-    twice = Participant("0x" + "11" * 20, b"\1" * 32)
+        Member("0x11", b"\1" * 32)
+    twice = Member("0x" + "11" * 20, b"\1" * 32)
     with pytest.raises(InvalidArgument):
         TaskParams(
             verifier="0x" + "22" * 20,

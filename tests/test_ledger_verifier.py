@@ -204,11 +204,10 @@ def _deploy_unchecked(ledger: Ledger, vk: list[int]) -> str:
 def test_exported_verifier_accepts_a_real_proof_and_rejects_tampering(
     ledger: Ledger, prover: TinyProver
 ) -> None:
-    """``proving.export_solidity_verifier(vk)`` compiled with solc-js, deployed, and fed a
+    """``export_solidity_verifier(vk.to_evm())`` compiled with solc-js, deployed, and fed a
     real proof of the Rust prover: it accepts it and rejects every tampered part."""
-    from zkpot import proving
 
-    source = proving.export_solidity_verifier(prover.vk)
+    source = export_solidity_verifier(prover.vk.to_evm())
     try:
         _, contracts = run_solc({"ZKPoTTaskVerifier.sol": source})
     except BuildError as error:

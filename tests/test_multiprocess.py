@@ -1,22 +1,28 @@
 """The federation across processes, on a real EVM node (anvil) and a real IPFS node (kubo).
 
 A publisher process registers a small digits task (hidden 16, 64 public test samples,
-threshold 0.3, 3 rounds, a 600 s window); three participant processes (``zkpot
+threshold 0.3, 3 rounds, a 600 s window); four participant processes (``zkpot
 participant``) run its rounds, sharing nothing but anvil's JSON-RPC and kubo's HTTP API,
-both on 127.0.0.1 and started by the fixtures. Along the way:
+both on 127.0.0.1 and started by the fixtures. P0, P1 and P2 are honest and hold the three
+parts of the training set; P3 is Byzantine (``--behaviour inflated-claim``: it proves its
+model honestly, then claims more correct samples with that proof). Along the way:
 
+- every round: the ledger refuses P3's submission with ``InvalidProof``, the rule its
+  behaviour names, so no round can close early (the contract closes a round early only
+  when every registered participant has submitted): each closes when its window ends,
+  which the test brings about by moving anvil's clock past the deadline
+  (``evm_setNextBlockTimestamp``) once the others have submitted;
 - round 1: P0 is killed with SIGKILL while it proves, and restarted from its state file
   alone (no key file, no task file);
-- P2 leaves after round 1 and never comes back, so round 2 cannot close early: it closes
-  when its window ends, which the test brings about by moving anvil's clock past the
-  deadline (``evm_setNextBlockTimestamp``);
+- P2 leaves after round 1 and never comes back;
 - round 2: once P0 and P1 have submitted and wait for the window, the one that will lead
   the round is killed with SIGKILL and restarted: it must not submit again, and must lead
   with the package key and X25519 key its state file kept.
 
 Then the chain and the store must hold every round block and every accepted model, the
-status command must report P2 absent from round 2, and the leaders must be those of the
-in-process ``Federation`` run with the same seed and the same participant keys.
+status command must report P3 absent from every round and P2 from round 2, and the
+leaders must be those of the in-process ``Federation`` run with the same seed and the same
+honest participants' keys.
 """
 
 from __future__ import annotations
@@ -167,11 +173,17 @@ class Run:
     reference_store: LocalStore
 
 
+#: The Byzantine node, its behaviour, and the rule of the ledger that refuses it.
+BYZANTINE = "P3"
+BEHAVIOUR, REFUSED_BY = "inflated-claim", "InvalidProof"
+
+
 @pytest.fixture(scope="module")
 def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     work = tmp_path_factory.mktemp("multiprocess")
     zkpot = _zkpot()
-    names = ["P0", "P1", "P2"]
+    honest = ["P0", "P1", "P2"]
+    names = [*honest, BYZANTINE]
     keys = {name: work / f"{name}.key" for name in [*names, "publisher"]}
     # Each party makes its own keys; only the public line goes to the publisher.
     keygens = {
@@ -219,6 +231,7 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         "--batch-size", str(TRAINING.batch_size),
         "--poll", "0.1",
         "--handover-timeout", "600",
+        "--parts", str(len(honest)),
     ]  # fmt: skip
     states = {name: work / f"{name}.sqlite" for name in names}
     nodes = {}
@@ -231,26 +244,44 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         ]  # fmt: skip
         if name == "P2":
             first += ["--last-round", "1"]
+        if name == BYZANTINE:
+            first += ["--behaviour", BEHAVIOUR, "--part", "0"]
         nodes[name] = Node(name, first, work)
     ledger = Ledger.connect(anvil_url, zkpot_address=ref.zkpot)
     # A restarted node needs only its state file (it holds the keys and the task).
     restart = {name: ["--state", str(states[name]), *common] for name in names}
+
+    def close_window(r: int, submitters: list[str]) -> None:
+        """Once the submitters wait for round r's window and the ledger has refused the
+        Byzantine node, move anvil's clock past the deadline (anvil has no block time
+        here)."""
+        for name in submitters:
+            nodes[name].wait_for(_is("waiting", r, until="closed"))
+        nodes[BYZANTINE].wait_for(_is("skipped", r))
+        state = ledger.round_state(ref.task_id, r)
+        assert state.submitted == len(submitters)
+        now = ledger.timestamp()
+        if state.deadline > now:
+            ledger.advance_time(state.deadline - now)
+
     try:
         for node in nodes.values():
             node.start()
+        close_window(0, honest)
 
         # Round 1: P0 is killed while proving, and restarted.
         nodes["P0"].wait_for(_is("proving", 1))
         nodes["P0"].kill()
         nodes["P0"].start(restart["P0"])
+        close_window(1, honest)
 
         # P2 leaves after round 1.
         nodes["P2"].wait_for(_is("left", 2))
         assert nodes["P2"].finish() == 0
 
-        # Round 2: P2 is absent, so the window stays open until the deadline. Once both
-        # live nodes have submitted and wait for it, the one that will lead is killed and
-        # restarted: it must lead with what its state file kept.
+        # Round 2: once both live honest nodes have submitted and wait for the window, the
+        # one that will lead is killed and restarted: it must lead with what its state
+        # file kept.
         for name in ("P0", "P1"):
             nodes[name].wait_for(_is("waiting", 2, until="closed"))
         state = ledger.round_state(ref.task_id, 2)
@@ -258,13 +289,9 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         leader = next(name for name, a in addresses.items() if a == state.leader)
         nodes[leader].kill()
         nodes[leader].start(restart[leader])
-        nodes[leader].wait_for(_is("waiting", 2, until="closed"))
-        # The test moves anvil's clock past the deadline (anvil has no block time here).
-        now = ledger.timestamp()
-        if state.deadline > now:
-            ledger.advance_time(state.deadline - now)
+        close_window(2, ["P0", "P1"])
 
-        for name in ("P0", "P1"):
+        for name in ("P0", "P1", BYZANTINE):
             code = nodes[name].finish()
             assert code == 0, nodes[name].stderr()
     finally:
@@ -294,7 +321,7 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         store=LocalStore(work / "federation-store"),
         training=TRAINING,
     )
-    for participant, name in zip(federation.participants, names, strict=True):
+    for participant, name in zip(federation.participants, honest, strict=True):
         participant.identity = read_key_file(keys[name])
     yield Run(
         ledger,
@@ -393,29 +420,27 @@ def test_a_participant_killed_mid_round_resumes_from_its_state(run: Run) -> None
 def test_an_absent_participant_is_reported_and_the_round_closes_at_its_deadline(
     run: Run,
 ) -> None:
-    p2 = run.addresses["P2"]
-    views = run.status["round_views"]
+    p2, p3 = run.addresses["P2"], run.addresses[BYZANTINE]
+    views = run.status["round_summaries"]
     assert run.status["finished"] and len(views) == ROUNDS
-    assert [v["absent"] for v in views] == [[], [], [p2]]
+    assert [v["absent"] for v in views] == [[p3], [p3], [p2, p3]]
     assert [len(v["submitted"]) for v in views] == [3, 3, 2]
     assert all(v["status"] == "finalized" and v["block_hash"] for v in views)
-    # With 2 of 3 submissions, round 2 could only close at its deadline (the contract
-    # closes a round early only when every registered participant has submitted).
     # The table of `zkpot status`: round | status | submitted | absent | leader | ...
     rows = [line.split("│")[1:-1] for line in run.status_text.splitlines() if "│" in line]
     absent = {cells[0].strip(): cells[3].strip() for cells in rows}
-    assert absent == {"0": "-", "1": "-", "2": "P2"}
+    assert absent == {"0": "P3", "1": "P3", "2": "P2, P3"}
     # The round result each node emits says the same.
-    for name in ("P0", "P1"):
+    for name in ("P0", "P1", BYZANTINE):
         last = [e for e in run.nodes[name].events() if e["event"] == "round"][-1]
-        assert last["round"] == 2 and last["absent"] == [p2]
+        assert last["round"] == 2 and last["absent"] == [p2, p3]
     assert run.nodes["P2"].events()[-1]["event"] == "left"
 
 
 def test_same_seed_same_leaders_as_the_in_process_federation(run: Run) -> None:
     reference = run.reference
     by_name = dict(run.addresses)
-    views = run.status["round_views"]
+    views = run.status["round_summaries"]
     for r in (0, 1):
         ours, theirs = views[r], reference.rounds[r]
         assert ours["counts"] == {by_name[n]: c for n, c in theirs.counts.items()}
@@ -436,3 +461,19 @@ def test_same_seed_same_leaders_as_the_in_process_federation(run: Run) -> None:
     assert views[2]["counts"] == counts
     best = min(counts, key=lambda a: (-counts[a], tie_break_rank(2, a)))
     assert views[2]["leader"] == best
+
+
+def test_a_byzantine_node_is_refused_by_the_rule_its_behaviour_names(run: Run) -> None:
+    node, address = run.nodes[BYZANTINE], run.addresses[BYZANTINE]
+    assert node.events(0)[0]["behaviour"] == BEHAVIOUR
+    assert node.process.returncode == 0, node.stderr()
+    for r in range(ROUNDS):
+        # It proved its model, claimed a count the proof is not about, and the ledger
+        # refused the claim: nothing of it is on chain, and no block aggregates it.
+        prepared = next(e for e in node.events() if e["event"] == "prepared" and e["round"] == r)
+        skipped = next(e for e in node.events() if e["event"] == "skipped" and e["round"] == r)
+        assert (skipped["layer"], skipped["rule"]) == ("ledger", REFUSED_BY), skipped
+        assert run.ledger.submission(run.ref.task_id, r, address) is None
+        honest = run.ledger.submission(run.ref.task_id, r, run.addresses["P0"])
+        assert honest is not None and prepared["count"] > 0
+    assert not any(e["event"] in ("submitted", "handed_over", "leading") for e in node.events())

@@ -18,6 +18,7 @@ from eth_account import Account
 
 from zkpot import proving
 from zkpot.exchange import params_to_bytes
+from zkpot.learning.model import initial_model
 from zkpot.ledger import Ledger
 from zkpot.node.keys import (
     KeyFileError,
@@ -31,14 +32,21 @@ from zkpot.node.manifest import (
     ManifestError,
     TaskManifest,
     TaskRef,
-    initial_params,
     load_task,
     publish_task,
 )
 from zkpot.node.runner import NodeConfig, ParticipantNode
 from zkpot.node.state import ParticipantState, Stage, StateError, exclusive
-from zkpot.node.status import round_view
+from zkpot.node.status import round_summary
 from zkpot.participant import Identity, Training
+from zkpot.participant.machine import Waiting
+from zkpot.participant.records import (
+    COLUMNS,
+    MemoryRecords,
+    RoundRecord,
+    bytes_to_words,
+    words_to_bytes,
+)
 from zkpot.protocol import Task
 from zkpot.store import LocalStore, generate_keypair
 
@@ -128,6 +136,66 @@ def test_state_persists_across_reopen_and_stages_only_move_forward(tmp_path: Pat
             state.advance(0, Stage.DONE, updated_at=0.0)
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_both_kinds_of_records_move_forward_only(kind: str, tmp_path: Path) -> None:
+    """The in-process federation's records and the node's state file keep a round alike."""
+    records = MemoryRecords() if kind == "memory" else ParticipantState(tmp_path / "n.sqlite")
+    assert records.record(0) is None
+    records.advance(0, Stage.TRAINED, params=b"model")
+    words = words_to_bytes((1, 2**255, 3))
+    records.advance(0, Stage.PREPARED, count=40, claim_proof=words)
+    with pytest.raises(StateError, match="cannot go back"):
+        records.advance(0, Stage.TRAINED)
+    with pytest.raises(ValueError, match="unknown"):
+        records.advance(0, Stage.SUBMITTED, gas=1)
+    record = records.record(0)
+    assert record is not None and (record.stage, record.params, record.count) == (
+        Stage.PREPARED,
+        b"model",
+        40,
+    )
+    assert bytes_to_words(record.claim_proof or b"") == (1, 2**255, 3)
+    records.advance(0, Stage.SKIPPED, note="refused")
+    assert records.record(0).note == "refused"  # type: ignore[union-attr]
+
+
+def test_a_schema_1_state_file_gains_the_claim_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    old_columns = [c for c in COLUMNS if c != "claim_proof"]
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute(f"CREATE TABLE rounds ({', '.join(old_columns)}, PRIMARY KEY (round))")
+    db.execute("INSERT INTO rounds (round, stage, count) VALUES (0, 'done', 50)")
+    db.commit()
+    db.close()
+    with ParticipantState(path) as state:
+        assert state.record(0) == RoundRecord(0, Stage.DONE, count=50)
+        state.advance(1, Stage.PREPARED, claim_proof=b"\x01" * 32)
+    with ParticipantState(path) as state:
+        assert state.record(1).claim_proof == b"\x01" * 32  # type: ignore[union-attr]
+
+
+def test_the_publisher_refuses_an_unknown_dataset_before_touching_anything(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from zkpot.cli import app
+
+    key = tmp_path / "publisher.key"
+    result = CliRunner().invoke(
+        app,
+        [
+            "publisher", "--ledger", "http://127.0.0.1:9", "--ipfs", "http://127.0.0.1:9",
+            "--participants-file", str(tmp_path / "participants.jsonl"), "--key", str(key),
+            "--dataset", "cifar10", "--out", str(tmp_path / "task.json"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "unknown dataset 'cifar10'" in result.output
+    assert not (tmp_path / "task.json").exists()
+
+
 def test_a_failed_change_leaves_the_state_as_it_was(tmp_path: Path) -> None:
     with ParticipantState(tmp_path / "node.sqlite") as state:
         state.advance(3, Stage.TRAINED, params=b"before")
@@ -190,10 +258,10 @@ def published(anvil_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[
     me = _identity()
     ledger.fund(me.address, 10**19)
     task = Task.create(rounds=1, window_s=600, seed=5, **TINY)
-    from zkpot.ledger.model import Participant as Registration
+    from zkpot.ledger.model import Member
 
     done = publish_task(
-        ledger, store, ledger.new_account(), task, [Registration(me.address, me.keys.public)], 5
+        ledger, store, ledger.new_account(), task, [Member(me.address, me.keys.public)], 5
     )
     return {"ledger": ledger, "store": store, "me": me, "task": task, "published": done}
 
@@ -252,11 +320,11 @@ def test_a_submission_sent_just_before_a_crash_is_not_sent_again(
         )  # fmt: skip
 
     first = node()
-    first.participant.train(0, initial_params(loaded.task.spec.widths, 5))
+    first.participant.train(0, initial_model(loaded.task.spec.widths, 5).get_params())
     first.state.advance(
         0, Stage.TRAINED, params=params_to_bytes(first.participant.model.get_params())
     )
-    record = first._prepare(0)
+    record = first.machine._prepare(0)
     assert record.stage == Stage.PREPARED
     ledger.submit(
         me.account,
@@ -302,9 +370,9 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
     task = Task.create(
         dataset="digits", hidden=16, test_samples=32, threshold=0.0, rounds=1, window_s=600
     )
-    from zkpot.ledger.model import Participant as Registration
+    from zkpot.ledger.model import Member
 
-    registrations = [Registration(x.address, x.keys.public) for x in (a, b)]
+    registrations = [Member(x.address, x.keys.public) for x in (a, b)]
     ref = publish_task(ledger, store, ledger.new_account(), task, registrations, 5).ref
     loaded = load_task(ledger, store, ref)
     events: list[dict[str, Any]] = []
@@ -327,7 +395,8 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
         second.run()
         second.state.close()
 
-    first._phase_one(0)  # A submits, then "crashes": it never hands over or leads
+    # A submits and waits for the window, then "crashes": it never hands over or leads.
+    assert first.machine.step(0) == Waiting.CLOSED
     assert first.state.record(0).stage == Stage.SUBMITTED
     worker = threading.Thread(target=run_second)
     worker.start()
@@ -355,7 +424,7 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
     block = ledger.round_block(ref.task_id, 0)
     assert block is not None and block.leader == b.address
     assert ledger.leader_of(ref.task_id, 0).address == b.address
-    view = round_view(ledger, ref.task_id, 0, [a.address, b.address])
+    view = round_summary(ledger, ref.task_id, 0, [a.address, b.address])
     assert (view.leader, view.global_count, view.skipped) == (b.address, block.global_count, False)
     first.state.close()
     state_b = ParticipantState(tmp_path / "b.sqlite")

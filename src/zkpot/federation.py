@@ -1,10 +1,13 @@
 """A whole ZKPoT federation in one process: the main job.
 
-The publisher sets up the task's circuit, deploys its verifier and registers the task with
-every participant's address and X25519 key. Each round then runs the participants' two
-phases (see :mod:`zkpot.participant`) against a real ledger (the in-process EVM by
-default, any JSON-RPC node otherwise) and a real content store. With ``proofs=False`` the
-same training and aggregation run as plain FedAvg, with no ledger: the undefended baseline.
+A thin driver of the participants' state machine (:mod:`zkpot.participant.machine`): it
+publishes the task (:func:`zkpot.publish.task_params`), then each round steps every
+participant against the ledger (the in-process EVM by default, any JSON-RPC node
+otherwise) and a real content store, and moves the chain's clock on when they all wait
+(past the deadline, or to the end of a leader's turn). The process node
+(:mod:`zkpot.node.runner`) drives the same machine across processes. With
+``proofs=False`` the same training and aggregation run as plain FedAvg, with no ledger:
+the undefended baseline.
 
 ``behaviours`` gives chosen participants an adversarial :class:`~zkpot.participant.Behaviour`
 (see :mod:`zkpot.attacks.behaviours`); everything the protocol refuses them is recorded in
@@ -19,31 +22,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from eth_account.signers.local import LocalAccount
 from numpy.typing import NDArray
 
 from zkpot import proving
 from zkpot.defaults import default_training
-from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.datasets import Dataset, load_dataset
 from zkpot.learning.fedavg import fedavg
-from zkpot.learning.model import MLP
-from zkpot.learning.partition import dirichlet, iid
-from zkpot.ledger import Ledger
-from zkpot.ledger.errors import LedgerError
-from zkpot.ledger.ledger import ZERO_ADDRESS
-from zkpot.ledger.model import Participant as Registration
-from zkpot.ledger.model import RoundStatus, TaskParams
+from zkpot.learning.model import MLP, initial_model
+from zkpot.ledger import Ledger, LedgerError, Member, RoundStatus
 from zkpot.participant import (
-    Abstained,
     Behaviour,
     Identity,
     Participant,
     Submitted,
     Training,
-    Unprovable,
+    split_training_data,
 )
-from zkpot.protocol import BelowThreshold, InvalidSubmission, InvalidTransaction, RoundBlock, Task
+from zkpot.participant.machine import RoundMachine, Waiting
+from zkpot.participant.records import MemoryRecords
+from zkpot.protocol import RoundBlock, Task
+from zkpot.publish import task_params
 from zkpot.store import ContentStore, LocalStore
 
 #: progress(phase, done, total): called as work advances, for progress bars.
@@ -196,25 +194,11 @@ class Federation:
         self.progress = progress
         self.data: Dataset = load_dataset(task.dataset)
         training = training if training is not None else default_training(task.dataset)
-        labels = self.data.y_train
-        parts = (
-            iid(labels, participants, seed)
-            if alpha is None
-            else dirichlet(labels, participants, alpha, seed)
-        )
         self.participants = [
             Participant(
-                f"P{i}",
-                i,
-                Identity.generate(),
-                self.data.x_train[idx].astype(np.float64),
-                self.data.y_train[idx],
-                task,
-                seed,
-                training,
-                behaviours.get(i),
+                f"P{i}", i, Identity.generate(), x, y, task, seed, training, behaviours.get(i)
             )
-            for i, idx in enumerate(parts)
+            for i, (x, y) in enumerate(split_training_data(task.dataset, participants, alpha, seed))
         ]
         self._ledger = ledger
         self._store = store
@@ -236,7 +220,7 @@ class Federation:
         return self._store
 
     def initial_params(self) -> list[NDArray[np.float64]]:
-        return MLP(self.task.spec.widths, np.random.default_rng([self.seed, 0])).get_params()
+        return initial_model(self.task.spec.widths, self.seed).get_params()
 
     def evaluate(self, params: Sequence[NDArray[np.float64]]) -> float:
         model = MLP.from_params([np.array(p) for p in params])
@@ -281,38 +265,24 @@ class Federation:
         result.global_params = params
         return result
 
-    def _setup(self) -> tuple[proving.ProvingKey, proving.VerifyingKey, int, LocalAccount, float]:
+    def _publish(self) -> tuple[proving.ProvingKey, proving.VerifyingKey, int, float]:
+        """Set up the circuit (unless keys were given), fund the participants, publish."""
         self.progress("setup", 0, 1)
         t = time.perf_counter()
         pk, vk = self._keys if self._keys is not None else proving.setup(self.task.circuit)
         setup_s = time.perf_counter() - t
-        ledger, store = self.ledger, self.store
+        ledger = self.ledger
         publisher = ledger.new_account()
         for p in self.participants:
             ledger.fund(p.address, 10**18)
-        verifier = ledger.deploy_verifier(vk.to_evm(), publisher)
-        initial = initial_global(self.task.spec, self.task.test_x, self.seed, proving.new_salt())
-        registry = {p.address: p.identity.keys.public for p in self.participants}
-        params = TaskParams(
-            verifier=verifier,
-            test_set_hash=self.task.test_set_hash,
-            test_set_cid=store.put(self.task.test_set_bytes()),
-            model_spec_hash=self.task.model_spec_hash,
-            min_count=self.task.min_count,
-            num_samples=self.task.num_samples,
-            rounds=self.task.rounds,
-            window=self.task.window_s,
-            initial_commitment=global_commitment(initial),
-            initial_cid=store.put(seal_global(initial, registry)),
-            participants=tuple(Registration(a, k) for a, k in registry.items()),
-        )
+        members = [Member(p.address, p.identity.keys.public) for p in self.participants]
+        params = task_params(ledger, self.store, publisher, self.task, vk, members, self.seed)
         task_id = ledger.register_task(publisher, params)
         self.progress("setup", 1, 1)
-        return pk, vk, task_id, publisher, setup_s
+        return pk, vk, task_id, setup_s
 
     def _run_zkpot(self) -> FederationResult:
-        pk, vk, task_id, _, setup_s = self._setup()
-        ledger, store = self.ledger, self.store
+        pk, vk, task_id, setup_s = self._publish()
         result = FederationResult(
             self.task,
             [p.name for p in self.participants],
@@ -324,29 +294,91 @@ class Federation:
             task_id=task_id,
         )
         registry = {p.address: p.identity.keys.public for p in self.participants}
-        order = [p.address for p in self.participants]
-        on_chain = ledger.task(task_id)
-        cid, commitment = on_chain.initial_cid, on_chain.initial_commitment
-        n = len(self.participants)
+        events: list[dict[str, Any]] = []
+        machines = [
+            RoundMachine(
+                p, self.ledger, self.store, pk, task_id, registry, MemoryRecords(), events.append
+            )
+            for p in self.participants
+        ]
         for r in range(self.task.rounds):
             t0 = time.perf_counter()
-            rr = RoundResult(r, None, "", {}, {}, {}, {}, {}, {}, 0, 0.0, 0.0)
-            for i, p in enumerate(self.participants):
-                self.progress(f"round {r}: train, prove, submit", i, n)
-                if not p.behaviour.takes_part(p, r):
-                    rr.absent.append(p.name)
-                    continue
-                p.train(r, p.read_global(store, cid, commitment))
-                try:
-                    done = p.prove_and_submit(ledger, store, pk, task_id, r)
-                except (InvalidSubmission, LedgerError, Abstained, Unprovable) as exc:
-                    rr.not_submitted[p.name] = (
-                        exc.explain() if isinstance(exc, InvalidTransaction) else str(exc)
-                    )
-                    if not isinstance(exc, Abstained | Unprovable):
-                        layer = "ledger" if isinstance(exc, LedgerError) else "client"
-                        rr.refusals.append(Refusal(p.name, layer, type(exc).__name__, str(exc)))
-                    continue
+            events.clear()
+            self._run_round(machines, task_id, r, events)
+            rr = self._round_result(machines, vk, r, events)
+            params = self.participants[0].read_global(
+                self.store, rr.block.global_cid, rr.block.global_commitment
+            )
+            rr.global_accuracy = self.evaluate(params)
+            rr.seconds = time.perf_counter() - t0
+            result.rounds.append(rr)
+            result.global_params = params
+        return result
+
+    def _run_round(
+        self, machines: Sequence[RoundMachine], task_id: int, r: int, events: list[Any]
+    ) -> None:
+        """Step every participant, in registration order, until round ``r`` is done.
+
+        When a pass changes nothing, a leader waiting for package keys goes on without
+        the missing ones; otherwise the chain's clock moves to the next thing everyone
+        waits for: the deadline, or the end of the current leader's turn."""
+        n = len(machines)
+        for i, machine in enumerate(machines):  # phase one, one participant after another
+            self.progress(f"round {r}: train, prove, submit", i, n)
+            machine.step(r)
+        self.progress(f"round {r}: train, prove, submit", n, n)
+        self.progress(f"round {r}: hand over, aggregate", 0, 1)
+        while True:
+            seen = len(events)
+            waiting = [m.step(r) for m in machines]
+            if all(w == Waiting.NOTHING for w in waiting):
+                break
+            if len(events) > seen:
+                continue
+            if Waiting.KEYS in waiting:
+                for machine, w in zip(machines, waiting, strict=True):
+                    if w == Waiting.KEYS:
+                        machine.step(r, stop_waiting_for_keys=True)
+                continue
+            state = self.ledger.round_state(task_id, r)
+            if state.status == RoundStatus.OPEN:
+                self._wait_until(state.deadline + 1)
+            else:
+                self._wait_until(state.turn_ends)
+        self.progress(f"round {r}: hand over, aggregate", 1, 1)
+
+    def _round_result(
+        self,
+        machines: Sequence[RoundMachine],
+        vk: proving.VerifyingKey,
+        r: int,
+        events: Sequence[dict[str, Any]],
+    ) -> RoundResult:
+        """What round ``r`` produced, from the participants' events and records."""
+        rr = RoundResult(r, None, "", {}, {}, {}, {}, {}, {}, 0, 0.0, 0.0)
+        name_of = {p.address: p.name for p in self.participants}
+        refusals: list[Refusal] = []
+        for e in events:
+            name = name_of[e["address"]]
+            kind = e["event"]
+            if kind == "skipped":
+                if e.get("absent"):
+                    rr.absent.append(name)
+                else:
+                    rr.not_submitted[name] = e["reason"]
+            elif kind == "handed_over":
+                rr.handover_gas[name] = rr.handover_gas.get(name, 0) + e["gas"]
+            elif kind == "no_block":
+                rr.passed_over.append(name)
+            elif kind in ("proposed", "skipped_round"):
+                rr.propose_gas = e["gas"]
+            if "rule" in e:
+                refusals.append(Refusal(name, e["layer"], e["rule"], e["detail"]))
+        for machine in machines:
+            p, record = machine.participant, machine.records.record(r)
+            if record is not None and record.submit_gas is not None:
+                done = p.submitted[r]
                 rr.counts[p.name] = done.count
                 rr.local_accuracy[p.name] = done.local_accuracy
                 rr.prove_s[p.name] = round(done.prove_s, 3)
@@ -354,96 +386,16 @@ class Federation:
                 rr.commitments[p.name] = done.commitment
                 rr.model_cids[p.name] = done.model_cid
                 rr.verify_ms[p.name] = round(self._verify_ms(vk, p, done), 3)
-            self.progress(f"round {r}: train, prove, submit", n, n)
-            self._close_window(task_id, r)
-            block = self._decide(pk, task_id, r, rr, registry, order)
-            rr.block = block
-            cid, commitment = block.global_cid, block.global_commitment
-            params = self.participants[0].read_global(store, cid, commitment)
-            rr.global_accuracy = self.evaluate(params)
-            rr.seconds = time.perf_counter() - t0
-            result.rounds.append(rr)
-            result.global_params = params
-        return result
-
-    def _decide(
-        self,
-        pk: proving.ProvingKey,
-        task_id: int,
-        r: int,
-        rr: RoundResult,
-        registry: Mapping[str, bytes],
-        order: Sequence[str],
-    ) -> RoundBlock:
-        """Phase two of round ``r``, turn by turn: the submitters hand their keys to the
-        current leader, which aggregates, proves the global model and proposes. A leader
-        that fails (the ledger refuses its block, or an honest aggregate cannot pass the
-        threshold) loses its turn to the next-best submitter; with no leader left, the
-        round is skipped and the previous global model carries over."""
-        ledger, store = self.ledger, self.store
-        by_address = {p.address: p for p in self.participants}
-        self.progress(f"round {r}: hand over, aggregate", 0, 1)
-        while True:
-            state = ledger.round_state(task_id, r)
-            if state.leader is None:
-                proposal = ledger.skip_round(None, task_id, r)
-                block = self._skipped_block(task_id, r)
-                if block.hash != proposal.block_hash:
-                    raise RuntimeError("the ledger's block hash differs from the protocol's")
-                rr.propose_gas = proposal.tx.gas_used
-                rr.leader = ""
-                break
-            leader = by_address[state.leader]
-            rr.leader = leader.name
-            for p in self.participants:
-                if p is not leader and r in p.submitted:
-                    gas = p.hand_over(
-                        ledger, task_id, r, leader.address, leader.identity.keys.public
-                    )
-                    rr.handover_gas[p.name] = rr.handover_gas.get(p.name, 0) + gas
-            for p in self.participants:
-                if p is not leader and p.name not in rr.absent:
-                    try:
-                        p.behaviour.not_leading(p, ledger, task_id, r)
-                    except LedgerError as exc:
-                        rr.refusals.append(Refusal(p.name, "ledger", type(exc).__name__, str(exc)))
-            try:
-                block, _, gas = leader.lead(ledger, store, pk, task_id, r, registry, order)
-                rr.propose_gas = gas
-                break
-            except (LedgerError, BelowThreshold) as exc:
-                layer = "ledger" if isinstance(exc, LedgerError) else "client"
-                rr.refusals.append(Refusal(leader.name, layer, type(exc).__name__, str(exc)))
-                rr.passed_over.append(leader.name)
-                self._wait_until(state.turn_ends)
-        name_of = {p.address: p.name for p in self.participants}
-        rr.refusals.extend(
+            if r in machine.blocks:
+                rr.block = machine.blocks[r]
+        if rr.block is None:
+            raise RuntimeError(f"round {r} ended without a block from any participant")
+        rr.leader = name_of.get(rr.block.leader, "")
+        rr.refusals = refusals + [
             Refusal(name_of.get(x.submitter, x.submitter), "leader", x.reason)
-            for x in block.rejected
-        )
-        self.progress(f"round {r}: hand over, aggregate", 1, 1)
-        return block
-
-    def _skipped_block(self, task_id: int, r: int) -> RoundBlock:
-        """The block ``skipRound`` appends: the previous global model, no leader."""
-        on_chain = self.ledger.round_block(task_id, r)
-        assert on_chain is not None
-        parent = (
-            self.ledger.genesis_hash(task_id) if r == 0 else self.ledger.block_hash(task_id, r - 1)
-        )
-        assert parent is not None
-        return RoundBlock(
-            task_id=task_id,
-            round=r,
-            parent_hash=parent,
-            leader=ZERO_ADDRESS,
-            leader_count=0,
-            num_samples=self.task.num_samples,
-            global_commitment=on_chain.global_commitment,
-            global_count=on_chain.global_count,
-            global_cid=on_chain.global_cid,
-            accepted=(),
-        )
+            for x in rr.block.rejected
+        ]
+        return rr
 
     def _wait_until(self, timestamp: int) -> None:
         """Let the chain reach ``timestamp``: a local chain is moved there, others slept on."""
@@ -454,14 +406,6 @@ class Federation:
             self.ledger.advance_time(wait)
         except LedgerError:
             time.sleep(wait)
-
-    def _close_window(self, task_id: int, r: int) -> None:
-        """Wait for the submission window to close (at once when everyone submitted).
-
-        A local chain is moved past the deadline; on any other chain this sleeps."""
-        state = self.ledger.round_state(task_id, r)
-        if state.status == RoundStatus.OPEN:
-            self._wait_until(state.deadline + 1)
 
     @staticmethod
     def _verify_ms(vk: proving.VerifyingKey, p: Participant, done: Submitted) -> float:

@@ -52,7 +52,7 @@ from zkpot.learning.dp import DPConfig, dp_epsilon, dp_steps, noise_for_epsilon,
 from zkpot.learning.fedavg import fedavg
 from zkpot.learning.inference import correct_count
 from zkpot.learning.integer_model import QuantizedModel
-from zkpot.learning.model import MLP, train_sgd
+from zkpot.learning.model import MLP, initial_model, train_sgd
 from zkpot.learning.partition import iid
 from zkpot.learning.quantize import quantize
 from zkpot.participant import Identity, Participant, Training
@@ -295,7 +295,7 @@ class _Setup:
 
     def federate(self, training: Training, zkpot: bool) -> _Federated:
         """FedAvg over the shards; with ``zkpot``, the leader averages the dequantised
-        committed models, as :meth:`zkpot.participant.Participant.lead` does."""
+        committed models, as :meth:`zkpot.participant.machine.RoundMachine.aggregate` does."""
         c = self.config
         participants = [
             Participant(
@@ -303,7 +303,7 @@ class _Setup:
             )
             for i, m in enumerate(self.members)
         ]
-        params = MLP(self.task.spec.widths, np.random.default_rng([c.seed, 0])).get_params()
+        params = initial_model(self.task.spec.widths, c.seed).get_params()
         start, quantised = params, []
         for r in range(c.rounds):
             start = params

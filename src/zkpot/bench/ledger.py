@@ -24,7 +24,7 @@ import numpy as np
 
 from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
-from zkpot.ledger.model import Participant, RoundStatus, TaskParams
+from zkpot.ledger.model import Member, RoundStatus, TaskParams
 from zkpot.protocol.hashes import sort_addresses, tie_break_rank
 from zkpot.proving import FIELD_ORDER
 
@@ -61,9 +61,7 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
         window=3_600,
         initial_commitment=FIELD_ORDER - 1,
         initial_cid=SAMPLE_CID,
-        participants=tuple(
-            Participant(a.address, bytes(32 * [i + 1])) for i, a in enumerate(accounts)
-        ),
+        participants=tuple(Member(a.address, bytes(32 * [i + 1])) for i, a in enumerate(accounts)),
     )
     task = ledger.register_task(publisher, params)
     register_gas = _gas(ledger)
@@ -208,7 +206,7 @@ def _load_size(ledger: Ledger, prover: _TinyProver, verifier: str, n: int) -> di
         initial_commitment=FIELD_ORDER - 1,
         initial_cid=SAMPLE_CID,
         participants=tuple(
-            Participant(a.address, (i + 1).to_bytes(32, "big")) for i, a in enumerate(accounts)
+            Member(a.address, (i + 1).to_bytes(32, "big")) for i, a in enumerate(accounts)
         ),
     )
     task = ledger.register_task(publisher, params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from zkpot.explorer.view import BlockView, ChainView, SubmissionView
+from zkpot.explorer.view import BlockView, ChainView, SubmissionRow
 
 __all__ = ["render"]
 
@@ -71,7 +71,7 @@ def _blocks_table(view: ChainView) -> str:
     return f'<table id="blocks">{head}{rows}</table>'
 
 
-def _submission_row(s: SubmissionView) -> str:
+def _submission_row(s: SubmissionRow) -> str:
     refused = " refused" if s.status.startswith("not") else ""
     return (
         f"<tr><td>{escape(s.participant)}</td><td class=n>{_fmt(s.count)}</td>"

@@ -18,7 +18,7 @@ __all__ = [
     "BlockView",
     "ChainView",
     "ExplorerError",
-    "SubmissionView",
+    "SubmissionRow",
     "from_ledger",
     "from_results",
     "from_summary",
@@ -30,7 +30,7 @@ class ExplorerError(ValueError):
 
 
 @dataclass(frozen=True)
-class SubmissionView:
+class SubmissionRow:
     """One participant in one round."""
 
     participant: str
@@ -72,7 +72,7 @@ class ChainView:
     facts: dict[str, str]
     genesis: str
     blocks: list[BlockView] = field(default_factory=list)
-    submissions: dict[int, list[SubmissionView]] = field(default_factory=dict)
+    submissions: dict[int, list[SubmissionRow]] = field(default_factory=dict)
     #: (participant, layer, rule, detail) per round.
     refusals: dict[int, list[tuple[str, str, str, str]]] = field(default_factory=dict)
     #: Series name -> accuracy per round (None where unknown).
@@ -157,7 +157,7 @@ def from_summary(summary: dict[str, Any], blocks: dict[int, dict[str, Any]]) -> 
     return view
 
 
-def _submission(r: dict[str, Any], name: str) -> SubmissionView:
+def _submission(r: dict[str, Any], name: str) -> SubmissionRow:
     if name in r["absent"]:
         status = "absent"
     elif name in r["not_submitted"]:
@@ -166,7 +166,7 @@ def _submission(r: dict[str, Any], name: str) -> SubmissionView:
         status = "submitted"
     else:
         status = "-"
-    return SubmissionView(
+    return SubmissionRow(
         participant=name,
         status=status,
         count=r["counts"].get(name),
@@ -233,11 +233,11 @@ def from_ledger(ledger: Any, task_id: int) -> ChainView:
     return view
 
 
-def _on_chain(ledger: Any, task_id: int, k: int, address: str) -> SubmissionView:
+def _on_chain(ledger: Any, task_id: int, k: int, address: str) -> SubmissionRow:
     submission = ledger.submission(task_id, k, address)
     if submission is None:
-        return SubmissionView(address, "no valid submission")
-    return SubmissionView(
+        return SubmissionRow(address, "no valid submission")
+    return SubmissionRow(
         participant=address,
         status="submitted, aggregated" if submission.accepted else "submitted",
         count=submission.count,

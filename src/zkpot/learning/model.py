@@ -116,6 +116,12 @@ class MLP:
         return acts
 
 
+def initial_model(widths: Sequence[int], seed: int) -> MLP:
+    """A task's initial global model: the MLP drawn from ``seed`` (the stream ``[seed, 0]``),
+    the same for the publisher, every participant and the plain-FedAvg baseline."""
+    return MLP(tuple(widths), np.random.default_rng([seed, 0]))
+
+
 def train_sgd(
     model: MLP,
     x: ArrayLike,

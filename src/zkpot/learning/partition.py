@@ -17,9 +17,16 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["dirichlet", "iid"]
+__all__ = ["dirichlet", "iid", "split"]
 
 Parts = list[NDArray[np.int64]]
+
+
+def split(labels: ArrayLike, n_parts: int, alpha: float | None, seed: int) -> Parts:
+    """:func:`iid` when ``alpha`` is None, else :func:`dirichlet` with ``alpha``."""
+    if alpha is None:
+        return iid(labels, n_parts, seed)
+    return dirichlet(labels, n_parts, alpha, seed)
 
 
 def iid(labels: ArrayLike, n_parts: int, seed: int) -> Parts:

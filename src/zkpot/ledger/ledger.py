@@ -35,13 +35,13 @@ from zkpot.ledger.model import (
     Event,
     Head,
     Leader,
-    Participant,
-    RoundBlock,
-    RoundState,
+    Member,
+    RoundBlockView,
     RoundStatus,
+    RoundView,
     SubmissionView,
-    Task,
     TaskParams,
+    TaskView,
     TxResult,
     checksum,
     field_element,
@@ -451,7 +451,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ views
 
-    def task(self, task_id: int) -> Task:
+    def task(self, task_id: int) -> TaskView:
         """A registered task."""
         (
             verifier,
@@ -469,7 +469,7 @@ class Ledger:
             test_set_cid,
             initial_cid,
         ) = self._view(self.contract.functions.task(task_id))
-        return Task(
+        return TaskView(
             task_id=task_id,
             publisher=publisher,
             verifier=verifier,
@@ -487,17 +487,17 @@ class Ledger:
             genesis_hash=bytes(genesis),
         )
 
-    def participants(self, task_id: int) -> tuple[Participant, ...]:
+    def participants(self, task_id: int) -> tuple[Member, ...]:
         """The task's participant registry, in registration order."""
         accounts, keys = self._view(self.contract.functions.participants(task_id))
-        return tuple(Participant(a, k) for a, k in zip(accounts, keys, strict=True))
+        return tuple(Member(a, k) for a, k in zip(accounts, keys, strict=True))
 
-    def round_state(self, task_id: int, round: int) -> RoundState:
+    def round_state(self, task_id: int, round: int) -> RoundView:
         """Status, schedule, submissions and best count of a round."""
         status, opened, deadline, submitted, leader, best, block, turn, turn_ends = self._view(
             self.contract.functions.roundState(task_id, uint("round", round, UINT32_MAX))
         )
-        return RoundState(
+        return RoundView(
             task_id,
             round,
             RoundStatus(status),
@@ -529,14 +529,14 @@ class Ledger:
         )
         return SubmissionView(commitment, count, accepted) if submitted else None
 
-    def round_block(self, task_id: int, round: int) -> RoundBlock | None:
+    def round_block(self, task_id: int, round: int) -> RoundBlockView | None:
         """The block of a round, or None until it is appended."""
         block, commitment, cid, leader, leader_count, global_count = self._view(
             self.contract.functions.roundBlock(task_id, uint("round", round, UINT32_MAX))
         )
         if block == ZERO_HASH:
             return None
-        return RoundBlock(
+        return RoundBlockView(
             task_id,
             round,
             block,

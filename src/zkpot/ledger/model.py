@@ -19,8 +19,9 @@ MAX_SAMPLES = 2**31 - 2
 
 
 @dataclass(frozen=True)
-class Participant:
-    """A registered participant: its account and its X25519 public key."""
+class Member:
+    """A registered participant of a task: its account and its X25519 public key (one entry
+    of ``TaskParams.participants`` / ``participantKeys``)."""
 
     address: str
     x25519_key: bytes
@@ -47,7 +48,7 @@ class TaskParams:
     window: int
     initial_commitment: int
     initial_cid: str
-    participants: tuple[Participant, ...] = field(default=())
+    participants: tuple[Member, ...] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verifier", checksum(self.verifier, "verifier"))
@@ -85,8 +86,9 @@ class TaskParams:
 
 
 @dataclass(frozen=True)
-class Task:
-    """A registered task as stored on chain."""
+class TaskView:
+    """A registered task as stored on chain (``ZKPoT.Task``; the task as published is
+    :class:`zkpot.protocol.Task`)."""
 
     task_id: int
     publisher: str
@@ -120,8 +122,8 @@ class RoundStatus(IntEnum):
 
 
 @dataclass(frozen=True)
-class RoundState:
-    """A round's schedule, submissions so far and its leader.
+class RoundView:
+    """A round's schedule, submissions so far and its leader (``ZKPoT.RoundView``).
 
     While open, ``leader`` is the best submission so far; once closed, the leader of the
     current turn (``None`` when every turn has passed), whose turn ends at ``turn_ends``;
@@ -160,8 +162,10 @@ class Leader:
 
 
 @dataclass(frozen=True)
-class RoundBlock:
-    """The block appended for a round (``leader`` is ``None`` for a skipped round)."""
+class RoundBlockView:
+    """The block appended for a round as stored on chain (``ZKPoT.RoundBlock``; ``leader``
+    is ``None`` for a skipped round). The whole block, hashed as the contract hashes it,
+    is :class:`zkpot.protocol.RoundBlock`."""
 
     task_id: int
     round: int

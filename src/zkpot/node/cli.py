@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from zkpot import options
+
 if TYPE_CHECKING:
     from zkpot.ledger import Ledger
     from zkpot.node.manifest import TaskRef
@@ -79,14 +81,10 @@ def publisher(
             "development account (local dev chains only; 0: no funding).",
         ),
     ] = 0,
-    dataset: Annotated[str, typer.Option(help="digits or mnist.")] = "mnist",
-    hidden: Annotated[int, typer.Option(min=1, max=256, help="Hidden layer width.")] = 32,
-    test_samples: Annotated[
-        int, typer.Option(min=10, max=10000, help="Public test samples in the proof.")
-    ] = 256,
-    threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Accuracy a proof must reach.")
-    ] = 0.5,
+    dataset: options.Dataset = "mnist",
+    hidden: options.Hidden = 32,
+    test_samples: options.TestSamples = None,
+    threshold: options.Threshold = None,
     rounds: Annotated[int, typer.Option(min=1, max=1000, help="Rounds.")] = 3,
     window: Annotated[
         int, typer.Option(min=1, help="Submission window per round, in seconds of chain time.")
@@ -104,6 +102,7 @@ def publisher(
     X25519 keys. Writes the task file (chain id, ZKPoT address, task id, manifest CID) to
     --out and prints it.
     """
+    from zkpot.defaults import dataset_defaults
     from zkpot.ledger import Ledger
     from zkpot.ledger.errors import LedgerError
     from zkpot.node.keys import KeyFileError, read_key_file, read_participants_file
@@ -111,8 +110,9 @@ def publisher(
     from zkpot.protocol import Task
     from zkpot.store import open_store
 
-    if dataset not in ("digits", "mnist"):
-        raise typer.BadParameter(f"unknown dataset {dataset!r}; choose digits or mnist")
+    defaults = dataset_defaults(options.check_dataset(dataset))
+    test_samples = defaults.test_samples if test_samples is None else test_samples
+    threshold = defaults.threshold if threshold is None else threshold
     try:
         identity = read_key_file(key)
         registrations = read_participants_file(participants_file)
@@ -201,9 +201,7 @@ def participant(
         str | None, typer.Option(help="Manifest CID (instead of a task file).")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the data split and training.")] = 0,
-    alpha: Annotated[
-        float | None, typer.Option(min=0.01, help="Dirichlet(alpha) label skew; IID if unset.")
-    ] = None,
+    alpha: options.Alpha = None,
     parts: Annotated[
         int | None,
         typer.Option(min=1, help="Parts the training set is split into (default: participants)."),
@@ -212,10 +210,21 @@ def participant(
         int | None,
         typer.Option(min=0, help="This node's part (default: its registration index)."),
     ] = None,
-    local_epochs: Annotated[int, typer.Option(min=1, max=100, help="Local epochs per round.")] = 1,
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 0.05,
-    batch_size: Annotated[int, typer.Option(min=1, help="Mini-batch size.")] = 64,
-    momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="SGD momentum.")] = 0.9,
+    local_epochs: options.LocalEpochs = None,
+    lr: options.LearningRate = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Mini-batch size; per dataset if unset.")
+    ] = None,
+    momentum: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="SGD momentum; per dataset if unset.")
+    ] = None,
+    behaviour: Annotated[
+        str | None,
+        typer.Option(
+            help="Run an adversarial behaviour (zkpot.attacks.behaviours), e.g. inflated-claim; "
+            "honest if unset. For experiments and tests."
+        ),
+    ] = None,
     poll: Annotated[
         float, typer.Option(min=0.01, help="Seconds between polls of the chain.")
     ] = 0.5,
@@ -233,15 +242,28 @@ def participant(
     same command again after a crash and the node resumes where it stopped, without ever
     submitting a round twice.
     """
+    from dataclasses import replace
+
+    from zkpot.attacks.behaviours import make_behaviour
+    from zkpot.defaults import default_training
     from zkpot.ledger import Ledger
     from zkpot.ledger.errors import LedgerError
     from zkpot.node.keys import KeyFileError, read_key_file
     from zkpot.node.manifest import ManifestError, TaskRef, load_task
     from zkpot.node.runner import NodeConfig, NodeError, ParticipantNode
     from zkpot.node.state import ParticipantState, StateError, exclusive
-    from zkpot.participant import Training
     from zkpot.store import StoreError, open_store
 
+    try:
+        adversary = make_behaviour(behaviour) if behaviour is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    chosen = {
+        "epochs": local_epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "momentum": momentum,
+    }
     try:
         with exclusive(state), ParticipantState(state) as db:
             identity = read_key_file(key) if key is not None else db.identity()
@@ -259,6 +281,10 @@ def participant(
             except (LedgerError, StoreError) as exc:
                 raise _fail(f"cannot load the task: {exc}") from None
             identity = db.bind(identity, ref)
+            training = replace(
+                default_training(loaded.task.dataset),
+                **{name: value for name, value in chosen.items() if value is not None},
+            )
             node = ParticipantNode(
                 chain,
                 store,
@@ -266,10 +292,11 @@ def participant(
                 db,
                 identity,
                 seed=seed,
-                training=Training(local_epochs, lr, batch_size, momentum),
+                training=training,
                 alpha=alpha,
                 parts=parts,
                 part=part,
+                behaviour=adversary,
                 config=NodeConfig(poll, handover_timeout, last_round),
             )
             node.run()
@@ -325,7 +352,7 @@ def _print_status(result: TaskStatus) -> None:
     table = Table(show_header=True, header_style="bold")
     for column in ("round", "status", "submitted (count)", "absent", "leader", "accepted", "block"):
         table.add_column(column)
-    for view in result.round_views:
+    for view in result.round_summaries:
         submitted = ", ".join(f"{names[a]} ({view.counts[a]})" for a in view.submitted)
         if view.waiting:
             submitted += f"; waiting for {', '.join(names[a] for a in view.waiting)}"

@@ -29,7 +29,7 @@ from zkpot.store.sealed import KeyPair, SealError, generate_keypair, public_key
 
 if TYPE_CHECKING:
     # Imported where used: they pull in the prover and web3, which `zkpot keygen` avoids.
-    from zkpot.ledger.model import Participant as Registration
+    from zkpot.ledger.model import Member
     from zkpot.participant import Identity
 
 KEY_FORMAT = "zkpot-key/v1"
@@ -131,9 +131,9 @@ def read_key_file(path: Path) -> Identity:
     return identity_from_json(doc, str(path))
 
 
-def read_participants_file(path: Path) -> tuple[Registration, ...]:
+def read_participants_file(path: Path) -> tuple[Member, ...]:
     """The registrations in a participants file (JSON array or JSON lines), in order."""
-    from zkpot.ledger.model import Participant as Registration
+    from zkpot.ledger.model import Member
 
     path = Path(path)
     try:
@@ -151,7 +151,7 @@ def read_participants_file(path: Path) -> tuple[Registration, ...]:
     registrations = []
     for i, entry in enumerate(entries):
         try:
-            registrations.append(Registration(entry["address"], bytes.fromhex(entry["x25519"])))
+            registrations.append(Member(entry["address"], bytes.fromhex(entry["x25519"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise KeyFileError(f"{path}: entry {i} is not {{address, x25519}} ({exc})") from exc
     if not registrations:

@@ -33,17 +33,13 @@ from typing import Any
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
-from numpy.typing import NDArray
 
 from zkpot import proving, safejson
-from zkpot.exchange import global_commitment, initial_global, seal_global
 from zkpot.learning.integer_model import ModelSpec
-from zkpot.learning.model import MLP
-from zkpot.ledger import Ledger, TaskParams
-from zkpot.ledger import Task as ChainTask
-from zkpot.ledger.model import Participant as Registration
-from zkpot.ledger.model import checksum, uint
+from zkpot.ledger import Ledger, TaskView
+from zkpot.ledger.model import Member, checksum, uint
 from zkpot.protocol import Task
+from zkpot.publish import task_params
 from zkpot.store import ContentStore
 from zkpot.store.cid import normalize_cid
 
@@ -174,11 +170,6 @@ class TaskManifest:
         return manifest
 
 
-def initial_params(widths: Sequence[int], seed: int) -> list[NDArray[np.float64]]:
-    """The initial global model of a task: the same as ``Federation.initial_params``."""
-    return MLP(tuple(widths), np.random.default_rng([seed, 0])).get_params()
-
-
 @dataclass(frozen=True)
 class Published:
     """A registered task: its reference, its manifest and the setup's figures."""
@@ -193,7 +184,7 @@ def publish_task(
     store: ContentStore,
     publisher: LocalAccount,
     task: Task,
-    registrations: Sequence[Registration],
+    registrations: Sequence[Member],
     seed: int,
     step: Step = lambda _: None,
 ) -> Published:
@@ -209,15 +200,9 @@ def publish_task(
     t = time.perf_counter()
     pk, vk = proving.setup(task.circuit)
     setup_s = time.perf_counter() - t
-    step("deploying the verifier")
-    verifier = ledger.deploy_verifier(vk.to_evm(), publisher)
-    step("storing the proving key, verifying key, test set and initial model")
-    pk_cid = store.put(pk.to_bytes())
-    vk_cid = store.put(vk.to_bytes())
-    test_cid = store.put(task.test_set_bytes())
-    initial = initial_global(task.spec, task.test_x, seed, proving.new_salt())
-    registry = {r.address: r.x25519_key for r in registrations}
-    initial_cid = store.put(seal_global(initial, registry))
+    step("deploying the verifier, storing the test set and the initial model")
+    params = task_params(ledger, store, publisher, task, vk, registrations, seed)
+    step("storing the proving key and verifying key")
     manifest = TaskManifest(
         name=task.name,
         dataset=task.dataset,
@@ -227,29 +212,16 @@ def publish_task(
         window=task.window_s,
         test_samples=task.num_samples,
         seed=seed,
-        test_set_cid=test_cid,
+        test_set_cid=params.test_set_cid,
         test_set_hash=task.test_set_hash.hex(),
         model_spec_hash=task.model_spec_hash.hex(),
-        proving_key_cid=pk_cid,
-        verifying_key_cid=vk_cid,
-        verifier=verifier,
+        proving_key_cid=store.put(pk.to_bytes()),
+        verifying_key_cid=store.put(vk.to_bytes()),
+        verifier=params.verifier,
         constraints=pk.num_constraints,
     )
     manifest_cid = store.put(manifest.to_bytes())
     step("registering the task")
-    params = TaskParams(
-        verifier=verifier,
-        test_set_hash=task.test_set_hash,
-        test_set_cid=test_cid,
-        model_spec_hash=task.model_spec_hash,
-        min_count=task.min_count,
-        num_samples=task.num_samples,
-        rounds=task.rounds,
-        window=task.window_s,
-        initial_commitment=global_commitment(initial),
-        initial_cid=initial_cid,
-        participants=tuple(registrations),
-    )
     task_id = ledger.register_task(publisher, params)
     ref = TaskRef(ledger.chain_id, ledger.address, task_id, manifest_cid)
     return Published(ref, manifest, setup_s)
@@ -262,7 +234,7 @@ class LoadedTask:
     ref: TaskRef
     manifest: TaskManifest
     task: Task
-    chain: ChainTask
+    chain: TaskView
     pk: proving.ProvingKey
     vk: proving.VerifyingKey
 

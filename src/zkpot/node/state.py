@@ -11,18 +11,10 @@ Tables:
   and the task the file is bound to (its task file: chain id, ZKPoT address, task id,
   manifest CID). A state file serves one identity in one task; binding it to another is
   refused, and a restarted node needs neither its key file nor its task file.
-- ``rounds``: one row per round this node worked on, with its ``stage``:
-
-  ========== ==================================================================
-  trained    local training done; ``params`` holds the local model
-  prepared   proof made, package sealed and stored; salt, package key, proof,
-             commitment, count, CID recorded *before* the transaction is sent
-  submitted  the ZKPoT transaction is on chain
-  handed_over the package key was handed to the round's leader
-  proposed   this node led the round and its block is on chain
-  skipped    no submission this round (``note`` says why)
-  done       the round's block is on chain and this node has read it
-  ========== ==================================================================
+- ``rounds``: one row per round this node worked on: a
+  :class:`~zkpot.participant.records.RoundRecord`, whose ``stage`` says how far the node
+  got (the stages of :mod:`zkpot.participant.records`). Schema 2 added ``claim_proof``; a
+  schema-1 file gains the column when opened.
 
 Every change is one ``BEGIN IMMEDIATE … COMMIT`` transaction in WAL mode with
 ``synchronous=FULL``: after a crash a row is in its old stage or its new one, never in
@@ -47,8 +39,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -56,8 +46,9 @@ from zkpot import safejson
 from zkpot.node.keys import KeyFileError, identity_from_json, identity_to_json
 from zkpot.node.manifest import ManifestError, TaskRef
 from zkpot.participant import Identity
+from zkpot.participant.records import COLUMNS, RoundRecord, Stage, StateError, check_advance
 
-SCHEMA_VERSION = 1
+__all__ = ["ParticipantState", "RoundRecord", "Stage", "StateError", "exclusive"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -69,11 +60,6 @@ RECOVERY = (
     "any round this account has already submitted (the contract accepts one submission "
     "per account and round, so nothing is submitted twice)"
 )
-
-
-class StateError(RuntimeError):
-    """The state file is bound to another identity or task, a stage would go back, or the
-    file is damaged (see :data:`RECOVERY`)."""
 
 
 class CorruptStateError(StateError):
@@ -102,65 +88,8 @@ def _guard_db(method: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-class Stage(StrEnum):
-    """How far a node got in one round (see the module docstring)."""
+SCHEMA_VERSION = 2
 
-    TRAINED = "trained"
-    PREPARED = "prepared"
-    SUBMITTED = "submitted"
-    HANDED_OVER = "handed_over"
-    PROPOSED = "proposed"
-    SKIPPED = "skipped"
-    DONE = "done"
-
-
-#: Forward order of the stages; hand-over and proposal are alternatives of equal rank.
-_RANK = {
-    Stage.TRAINED: 1,
-    Stage.PREPARED: 2,
-    Stage.SUBMITTED: 3,
-    Stage.HANDED_OVER: 4,
-    Stage.PROPOSED: 4,
-    Stage.SKIPPED: 5,
-    Stage.DONE: 6,
-}
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """One row of ``rounds``. Field elements are kept as decimal strings (SQLite integers
-    have 64 bits)."""
-
-    round: int
-    stage: Stage
-    params: bytes | None = None
-    salt: str | None = None
-    package_key: bytes | None = None
-    ciphertext: bytes | None = None
-    model_cid: str | None = None
-    commitment: str | None = None
-    count: int | None = None
-    tag: str | None = None
-    proof: bytes | None = None
-    prove_s: float | None = None
-    local_accuracy: float | None = None
-    submit_gas: int | None = None
-    handover_gas: int | None = None
-    propose_gas: int | None = None
-    leader: str | None = None
-    block_hash: str | None = None
-    global_cid: str | None = None
-    note: str | None = None
-    updated_at: float | None = None
-
-    @property
-    def submitted(self) -> bool:
-        """Whether this node's submission is on chain and its phase two is pending or done
-        (a ``done`` row tells no more; the chain does)."""
-        return self.stage in (Stage.SUBMITTED, Stage.HANDED_OVER, Stage.PROPOSED)
-
-
-_COLUMNS = [f.name for f in fields(RoundRecord)]
 _SQL_TYPES = {
     "round": "INTEGER PRIMARY KEY",
     "stage": "TEXT NOT NULL",
@@ -183,6 +112,7 @@ _SQL_TYPES = {
     "global_cid": "TEXT",
     "note": "TEXT",
     "updated_at": "REAL",
+    "claim_proof": "BLOB",
 }
 
 
@@ -238,13 +168,16 @@ class ParticipantState:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
-            columns = ", ".join(f"{name} {_SQL_TYPES[name]}" for name in _COLUMNS)
+            columns = ", ".join(f"{name} {_SQL_TYPES[name]}" for name in COLUMNS)
             db.execute(f"CREATE TABLE IF NOT EXISTS rounds ({columns})")
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            if self._meta("schema") == "1":  # version 2 adds the claimed proof words
+                db.execute("ALTER TABLE rounds ADD COLUMN claim_proof BLOB")
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
         if self._meta("schema") != str(SCHEMA_VERSION):
             raise StateError(f"{self.path}: unknown state schema {self._meta('schema')}")
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(rounds)")]
-        if columns != _COLUMNS:
+        if columns != list(COLUMNS):
             raise CorruptStateError(self.path, "the rounds table has other columns")
         # Every stored value is read once now, so that damage stops the node at start.
         self.identity()
@@ -328,12 +261,12 @@ class ParticipantState:
     def record(self, round: int) -> RoundRecord | None:
         """The row of a round, or None if this node never started it."""
         cursor = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM rounds WHERE round = ?", (round,)
+            f"SELECT {', '.join(COLUMNS)} FROM rounds WHERE round = ?", (round,)
         )
         row = cursor.fetchone()
         if row is None:
             return None
-        values = dict(zip(_COLUMNS, row, strict=True))
+        values = dict(zip(COLUMNS, row, strict=True))
         problem = _check_row(values)
         if problem is not None:
             raise CorruptStateError(self.path, f"round {values['round']}: {problem}")
@@ -352,13 +285,8 @@ class ParticipantState:
         Columns not named keep their values. Moving to an earlier stage raises
         :class:`StateError` and changes nothing.
         """
-        unknown = set(values) - set(_COLUMNS[2:-1])
-        if unknown:
-            raise ValueError(f"unknown round fields: {sorted(unknown)}")
         with self._transaction() as db:
-            current = self.record(round)
-            if current is not None and _RANK[stage] < _RANK[current.stage]:
-                raise StateError(f"round {round} is {current.stage}; it cannot go back to {stage}")
+            check_advance(self.record(round), round, stage, values)
             row = {"stage": str(stage), **values, "updated_at": time.time()}
             names = ["round", *row]
             placeholders = ", ".join("?" for _ in names)

@@ -16,7 +16,7 @@ from zkpot.ledger import Ledger, RoundStatus
 
 
 @dataclass(frozen=True)
-class RoundView:
+class RoundSummary:
     """One round of a task, read from the chain."""
 
     round: int
@@ -59,20 +59,22 @@ class TaskStatus:
     min_count: int
     num_samples: int
     genesis_hash: str
-    round_views: list[RoundView]
+    round_summaries: list[RoundSummary]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["round_views"] = [r.to_dict() for r in self.round_views]
+        data["round_summaries"] = [r.to_dict() for r in self.round_summaries]
         return data
 
 
-def round_view(ledger: Ledger, task_id: int, round: int, order: Sequence[str]) -> RoundView:
+def round_summary(ledger: Ledger, task_id: int, round: int, order: Sequence[str]) -> RoundSummary:
     """Round ``round`` of a task whose participants are ``order`` (registration order)."""
     state = ledger.round_state(task_id, round)
     status = state.status.name.lower().replace("_", " ")
     if state.status == RoundStatus.NOT_OPENED:
-        return RoundView(round, status, 0, 0, [], {}, [], [], [], [], None, None, None, None, None)
+        return RoundSummary(
+            round, status, 0, 0, [], {}, [], [], [], [], None, None, None, None, None
+        )
     counts: dict[str, int] = {}
     accepted: list[str] = []
     for address in order:
@@ -89,7 +91,7 @@ def round_view(ledger: Ledger, task_id: int, round: int, order: Sequence[str]) -
     leader_count = state.best_count if leader is not None else None
     handed = ledger.handovers(task_id, round) if counts else {}
     block = ledger.round_block(task_id, round)
-    return RoundView(
+    return RoundSummary(
         round=round,
         status=status,
         opened_at=state.opened_at,
@@ -116,7 +118,7 @@ def task_status(ledger: Ledger, task_id: int) -> TaskStatus:
     task = ledger.task(task_id)
     order = [p.address for p in ledger.participants(task_id)]
     views = [
-        round_view(ledger, task_id, r, order)
+        round_summary(ledger, task_id, r, order)
         for r in range(min(task.current_round + 1, task.rounds))
     ]
     return TaskStatus(
@@ -130,5 +132,5 @@ def task_status(ledger: Ledger, task_id: int) -> TaskStatus:
         min_count=task.min_count,
         num_samples=task.num_samples,
         genesis_hash="0x" + task.genesis_hash.hex(),
-        round_views=views,
+        round_summaries=views,
     )

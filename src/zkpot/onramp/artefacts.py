@@ -36,6 +36,7 @@ import numpy as np
 from zkpot import proving, safejson
 from zkpot.learning.datasets import test_set_hash
 from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
+from zkpot.ledger.verifier import export_solidity_verifier
 from zkpot.protocol import Task
 
 __all__ = [
@@ -154,7 +155,7 @@ def write_task(path: Path, task: Task, seed: int) -> TaskDir:
         "test_set.npz": buffer.getvalue(),
         "pk.bin": pk.to_bytes(),
         "vk.bin": vk.to_bytes(),
-        "Verifier.sol": proving.export_solidity_verifier(vk).encode(),
+        "Verifier.sol": export_solidity_verifier(vk.to_evm()).encode(),
     }
     for name, data in files.items():
         (path / name).write_bytes(data)

@@ -135,10 +135,3 @@ def integer_inference(
     logits, correct = _prover.infer(*circuit._args(), weights, biases)
     n = circuit.num_samples
     return np.asarray(logits, dtype=np.int64).reshape(n, -1), np.asarray(correct, dtype=bool)
-
-
-def export_solidity_verifier(vk: _prover.VerifyingKey) -> str:
-    """Solidity source of a verifier contract with this key built in."""
-    from zkpot.ledger.verifier import export_solidity_verifier as export
-
-    return export(vk.to_evm())

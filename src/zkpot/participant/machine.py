@@ -1,0 +1,598 @@
+"""One participant's round, as a state machine: the same code in one process and across many.
+
+:meth:`RoundMachine.step` does everything the participant can do in a round *now* and
+returns what it waits for (:class:`Waiting`); a driver calls it again once the chain may
+have moved on. :class:`~zkpot.federation.Federation` steps every participant of a
+federation against one ledger and moves the chain's clock when they all wait;
+:class:`~zkpot.node.runner.ParticipantNode` steps one participant against a JSON-RPC node,
+polling. What the machine did is in its :class:`~zkpot.participant.records.Records`
+(memory, or the node's crash-safe SQLite file) and in the events it emits.
+
+A round, stage by stage (:class:`~zkpot.participant.records.Stage`):
+
+1. **Train** (→ ``trained``) from the global model of the previous block, checked against
+   its commitment; the behaviour says whether to take part and what to train on.
+2. **Prepare** (→ ``prepared``): quantise, commit with a fresh salt, prove with the tag
+   the ledger will recompute, check the proof with the task's verifier contract (a static
+   call), seal the package the behaviour hands over, store it, and ask the behaviour what
+   to claim. Everything the transaction needs, secrets included, is recorded **before** it
+   is sent: a crash in between cannot leave a submission its owner can no longer open.
+3. **Submit** (→ ``submitted``), unless the chain already holds this submission. A model
+   with no proof, a count an honest client knows is below the threshold, a behaviour that
+   claims nothing, or a claim the ledger refuses, ends the round's work (→ ``skipped``).
+4. **Phase two**, once the window has closed, turn by turn: hand the package key (the
+   behaviour may withhold it) to the turn's leader, sealed to its X25519 key; while another
+   participant leads, the behaviour may act (:meth:`Behaviour.not_leading`); as the leader
+   (→ ``proposed``), wait for the others' keys, open and check every package against its
+   commitment, :meth:`~RoundMachine.aggregate`, prove the global model's count and propose
+   the block. A leader that yields no block loses its turn to the next-best submitter.
+5. **Finish** (→ ``done``): read the round's block (appending the skip block once no
+   leader is left) and check the global model it names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from zkpot import proving
+from zkpot.exchange import (
+    ExchangeError,
+    ModelPackage,
+    global_commitment,
+    open_package,
+    params_from_bytes,
+    params_to_bytes,
+    seal_global,
+    seal_package,
+)
+from zkpot.learning.model import MLP
+from zkpot.learning.quantize import quantize
+from zkpot.ledger import Ledger, LedgerError, RoundBlockView, RoundStatus
+from zkpot.participant.participant import (
+    COMMITMENT_MISMATCH,
+    NO_KEY,
+    Claim,
+    Contribution,
+    Participant,
+    ProofRejected,
+    SubmissionContext,
+    Submitted,
+    Unprovable,
+)
+from zkpot.participant.records import (
+    Records,
+    RoundRecord,
+    Stage,
+    bytes_to_words,
+    words_to_bytes,
+)
+from zkpot.protocol import (
+    BelowThreshold,
+    BlockAlreadyProposed,
+    DuplicateSubmission,
+    InvalidSubmission,
+    InvalidTransaction,
+    LateSubmission,
+    NoLeaderLeft,
+    NotLeader,
+    Rejection,
+    RoundBlock,
+    RoundHasLeader,
+    RoundNotOpen,
+)
+from zkpot.protocol.types import ZERO_ADDRESS
+from zkpot.store import ContentStore, StoreError
+from zkpot.store.sealed import SealError, seal, unseal
+
+#: emit(event): receives each event of a machine (a JSON-serialisable dict).
+Emit = Callable[[dict[str, Any]], None]
+
+#: The note of a round the participant's behaviour takes no part in.
+ABSENT = "takes no part in this round"
+
+
+def _ignore(event: dict[str, Any]) -> None:
+    return None
+
+
+class Waiting(StrEnum):
+    """What a participant waits for after a step."""
+
+    #: the round has not opened yet
+    OPEN = "open"
+    #: the submission window has not closed yet
+    CLOSED = "closed"
+    #: as the leader, for the other submitters' package keys
+    KEYS = "keys"
+    #: for the current leader's block, or the end of its turn
+    TURN = "turn"
+    #: nothing: the round is done
+    NOTHING = "nothing"
+
+
+@dataclass
+class RoundMachine:
+    """``participant``'s rounds of task ``task_id``, stage by stage (see the module doc).
+
+    ``registry`` maps every registered address to its X25519 key, in registration order
+    (the order the leader aggregates in, so the global model is reproducible).
+    """
+
+    participant: Participant
+    ledger: Ledger
+    store: ContentStore
+    pk: proving.ProvingKey
+    task_id: int
+    registry: Mapping[str, bytes]
+    records: Records
+    emit: Emit = _ignore
+    #: The blocks this participant appended (proposed or skipped), by round.
+    blocks: dict[int, RoundBlock] = field(default_factory=dict, init=False)
+    #: (round, turn) pairs already acted on in phase two.
+    _acted: set[tuple[int, int]] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def address(self) -> str:
+        return self.participant.address
+
+    def _event(self, event: str, round: int, **fields: Any) -> None:
+        self.emit({"event": event, "address": self.address, "round": round, **fields})
+
+    def _skip(self, r: int, note: str, **fields: Any) -> RoundRecord:
+        """Sit the round out: no (more) submission from this participant in round ``r``."""
+        self._event("skipped", r, reason=note, **fields)
+        return self.records.advance(r, Stage.SKIPPED, note=note)
+
+    @staticmethod
+    def _refusal(exc: Exception) -> dict[str, str]:
+        """Who refused something (``ledger`` or ``client``), by which rule, and why."""
+        layer = "ledger" if isinstance(exc, LedgerError) else "client"
+        return {"layer": layer, "rule": type(exc).__name__, "detail": str(exc)}
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self, r: int, *, stop_waiting_for_keys: bool = False) -> Waiting:
+        """Do all that can be done in round ``r`` now; return what is waited for.
+
+        ``stop_waiting_for_keys``: as the leader, aggregate without the package keys that
+        have not been handed over (the driver decides how long to wait for them)."""
+        record = self.records.record(r)
+        if record is not None and record.stage == Stage.DONE:
+            return Waiting.NOTHING
+        if record is None or record.stage in (Stage.TRAINED, Stage.PREPARED):
+            if self.ledger.task(self.task_id).current_round < r:
+                return Waiting.OPEN
+            record = self._phase_one(r)
+        if record.submitted and r not in self.participant.submitted:
+            self._restore(record)
+        if record.submitted:
+            waiting = self._phase_two(r, record, stop_waiting_for_keys)
+            if waiting is not None:
+                return waiting
+        elif record.note != ABSENT:
+            self._while_others_lead(r)
+        block = self._block_or_skip(r)
+        if block is None:
+            return Waiting.TURN
+        self._finish(r, block)
+        return Waiting.NOTHING
+
+    # ------------------------------------------------------------------ phase one
+
+    def _phase_one(self, r: int) -> RoundRecord:
+        p = self.participant
+        record = self.records.record(r)
+        if record is None:
+            if self._status(r) != RoundStatus.OPEN:
+                return self._skip(r, "the window closed before this participant started the round")
+            if not p.behaviour.takes_part(p, r):
+                return self._skip(r, ABSENT, absent=True)
+            if self.ledger.submission(self.task_id, r, self.address) is not None:
+                # Submitted by this account from records that are gone: its package key
+                # went with them, so the leader cannot open that model.
+                return self._skip(r, "this account submitted the round from another state")
+            cid, commitment = self._global_reference(r)
+            params = p.read_global(self.store, cid, commitment)
+            self._event("training", r)
+            p.train(r, params)
+            record = self.records.advance(
+                r, Stage.TRAINED, params=params_to_bytes(p.model.get_params())
+            )
+        if record.stage == Stage.TRAINED:
+            if self._status(r) != RoundStatus.OPEN:
+                return self._skip(r, "the window closed before this participant had a proof")
+            assert record.params is not None
+            p.model.set_params(params_from_bytes(record.params))
+            record = self._prepare(r)
+        if record.stage == Stage.PREPARED:
+            record = self._submit(r, record, retry=True)
+        return record
+
+    def _global_reference(self, r: int) -> tuple[str, int]:
+        """CID and commitment of the global model round ``r`` trains from."""
+        if r == 0:
+            chain = self.ledger.task(self.task_id)
+            return chain.initial_cid, chain.initial_commitment
+        block = self.ledger.round_block(self.task_id, r - 1)
+        if block is None:
+            raise RuntimeError(f"round {r} is open but round {r - 1} has no block")
+        return block.global_cid, block.global_commitment
+
+    def _prepare(self, r: int) -> RoundRecord:
+        """Quantise, commit with a fresh salt, prove, check, seal and store, decide the
+        claim; record it all before anything is sent.
+
+        Raises :class:`ProofRejected` if the task's verifier contract rejects the honest
+        proof (this participant's keys are not the task's: no submission could pass)."""
+        p, task, ledger = self.participant, self.participant.task, self.ledger
+        self._event("proving", r)
+        qmodel = quantize(p.model, task.spec, task.test_x)
+        salt = proving.new_salt()
+        tag = ledger.binding_tag(self.task_id, r, self.address)
+        t = time.perf_counter()
+        try:
+            proven = proving.prove(self.pk, qmodel, salt, tag)
+        except proving.ActivationOverflowError as exc:
+            return self._skip(r, str(Unprovable(f"the model has no proof: {exc}")))
+        prove_s = time.perf_counter() - t
+        if p.behaviour.checks_threshold and proven.count < task.min_count:
+            # An honest client does not pay for a transaction the ledger would reject.
+            below = BelowThreshold(proven.count, task.min_count)
+            return self._skip(r, below.explain(), **self._refusal(below))
+        inputs = [proven.commitment, proven.count, tag]
+        verifier = ledger.task(self.task_id).verifier
+        if not ledger.verify_proof(verifier, proven.proof.to_evm(), inputs):
+            raise ProofRejected("the task's verifier contract rejects this participant's proof")
+        handed = p.behaviour.handed_model(p, r)
+        packaged = qmodel if handed is p.model else quantize(handed, task.spec, task.test_x)
+        key, ciphertext = seal_package(ModelPackage(packaged, salt, p.num_samples))
+        cid = self.store.put(ciphertext)
+        honest = Claim(proven.commitment, proven.count, tuple(proven.proof.to_evm()), cid)
+        context = SubmissionContext(ledger, self.task_id, r, tag, qmodel, salt)
+        claim = p.behaviour.claim(p, honest, context)
+        if claim is None:
+            return self._skip(r, f"{p.behaviour.name}: nothing to submit in round {r}")
+        record = self.records.advance(
+            r,
+            Stage.PREPARED,
+            salt=str(salt),
+            package_key=key,
+            ciphertext=ciphertext,
+            model_cid=claim.model_cid,
+            commitment=str(claim.commitment),
+            count=claim.count,
+            tag=str(tag),
+            proof=proven.proof.to_bytes(),
+            claim_proof=words_to_bytes(claim.proof),
+            prove_s=prove_s,
+            local_accuracy=p.model.accuracy(task.test_x / 255.0, task.test_y),
+        )
+        self._event(
+            "prepared", r, count=claim.count, prove_s=round(prove_s, 3), model_cid=claim.model_cid
+        )
+        return record
+
+    def _submit(self, r: int, record: RoundRecord, *, retry: bool) -> RoundRecord:
+        """Send the prepared ZKPoT transaction, unless the chain already has it."""
+        assert record.commitment is not None and record.model_cid is not None
+        assert record.count is not None and record.claim_proof is not None
+        on_chain = self.ledger.submission(self.task_id, r, self.address)
+        if on_chain is not None:
+            if on_chain.commitment != int(record.commitment):
+                # Another participant uses this account: never share a key or a state file.
+                return self._skip(
+                    r, f"the chain holds a submission by {self.address} this participant never made"
+                )
+            self._event("submitted", r, count=record.count, already_on_chain=True)
+            return self.records.advance(r, Stage.SUBMITTED)
+        if self._status(r) != RoundStatus.OPEN:
+            return self._skip(r, "the window closed before the submission was sent")
+        self._ensure_stored(record)
+        try:
+            tx = self.ledger.submit(
+                self.participant.identity.account,
+                self.task_id,
+                r,
+                int(record.commitment),
+                record.count,
+                record.model_cid,
+                bytes_to_words(record.claim_proof),
+            )
+        except DuplicateSubmission:
+            # An earlier run's transaction was mined in the meantime.
+            if not retry:
+                raise
+            return self._submit(r, record, retry=False)
+        except (LateSubmission, RoundNotOpen) as exc:
+            return self._skip(r, f"the ledger refused the submission: {exc!r}")
+        except (InvalidSubmission, LedgerError) as exc:
+            note = exc.explain() if isinstance(exc, InvalidTransaction) else str(exc)
+            return self._skip(r, note, **self._refusal(exc))
+        self._event("submitted", r, count=record.count, gas=tx.gas_used)
+        return self.records.advance(r, Stage.SUBMITTED, submit_gas=tx.gas_used)
+
+    def _ensure_stored(self, record: RoundRecord) -> None:
+        """Put the package back if the store lost it (same bytes, same CID): the leader
+        fetches it by the CID on chain."""
+        cid, ciphertext = record.model_cid, record.ciphertext
+        if cid is not None and ciphertext is not None and not self.store.has(cid):
+            self.store.put(ciphertext)
+
+    def _restore(self, record: RoundRecord) -> None:
+        """Give the participant its submission of the round (also after a restart)."""
+        assert record.package_key is not None and record.commitment is not None
+        self.participant.submitted[record.round] = Submitted(
+            count=record.count or 0,
+            commitment=int(record.commitment),
+            tag=int(record.tag or 0),
+            proof=record.proof or b"",
+            model_cid=record.model_cid or "",
+            prove_s=record.prove_s or 0.0,
+            gas=record.submit_gas or 0,
+            local_accuracy=record.local_accuracy or 0.0,
+            key=record.package_key,
+        )
+
+    # ------------------------------------------------------------------ phase two
+
+    def _status(self, r: int) -> RoundStatus:
+        return self.ledger.round_state(self.task_id, r).status
+
+    def _phase_two(self, r: int, record: RoundRecord, stop_waiting: bool) -> Waiting | None:
+        """One turn of phase two; None once the round has its block or no leader is left."""
+        state = self.ledger.round_state(self.task_id, r)
+        if state.status == RoundStatus.OPEN:
+            return Waiting.CLOSED
+        if state.status == RoundStatus.FINALIZED or state.leader is None:
+            return None
+        if (r, state.turn) in self._acted:
+            return Waiting.TURN
+        self._ensure_stored(record)
+        if state.leader != self.address:
+            self._hand_over(r, state.leader)
+            self._while_others_lead(r)
+            return Waiting.TURN
+        missing = self._missing_keys(r)
+        if missing and not stop_waiting:
+            return Waiting.KEYS
+        if missing:
+            self._event("hand_over_timeout", r, missing=missing)
+        self._acted.add((r, state.turn))
+        return None if self._lead(r) else Waiting.TURN
+
+    def _hand_over(self, r: int, leader: str) -> None:
+        """Seal this round's package key to ``leader`` (unless the behaviour withholds it)."""
+        if self.address in self.ledger.handovers(self.task_id, r, leader=leader):
+            self.records.advance(r, Stage.HANDED_OVER, leader=leader)
+            return
+        p = self.participant
+        key = p.behaviour.handed_key(p, r, p.submitted[r].key)
+        gas = 0
+        if key is not None:
+            sealed = seal(key, self.registry[leader])
+            try:
+                tx = self.ledger.hand_over(p.identity.account, self.task_id, r, leader, sealed)
+                gas = tx.gas_used
+            except (RoundNotOpen, NotLeader, NoLeaderLeft):
+                # The leader proposed without this model (its wait ran out), or its turn
+                # passed meanwhile: the next step hands over to the next one.
+                self._event("hand_over_too_late", r, leader=leader)
+                return
+        self.records.advance(r, Stage.HANDED_OVER, leader=leader, handover_gas=gas)
+        self._event("handed_over", r, leader=leader, gas=gas, withheld=key is None)
+
+    def _while_others_lead(self, r: int) -> None:
+        """What the behaviour does once per turn while another participant leads."""
+        state = self.ledger.round_state(self.task_id, r)
+        if state.status != RoundStatus.CLOSED or state.leader in (None, self.address):
+            return
+        if (r, state.turn) in self._acted:
+            return
+        self._acted.add((r, state.turn))
+        p = self.participant
+        try:
+            p.behaviour.not_leading(p, self.ledger, self.task_id, r)
+        except LedgerError as exc:
+            self._event("refused", r, **self._refusal(exc))
+
+    def _missing_keys(self, r: int) -> list[str]:
+        """The other submitters whose package keys have not been handed to this leader."""
+        handed = self.ledger.handovers(self.task_id, r, leader=self.address)
+        return [
+            a
+            for a in self.registry
+            if a != self.address
+            and a not in handed
+            and self.ledger.submission(self.task_id, r, a) is not None
+        ]
+
+    # ------------------------------------------------------------------ leading
+
+    def _lead(self, r: int) -> bool:
+        """Open, check and aggregate the round's models; quantise, commit and prove the
+        global model; publish it and propose the block. False if this turn yields no
+        block: the global model has no proof, an honest leader's aggregate cannot pass the
+        threshold, or the ledger refuses the block."""
+        self._event("leading", r)
+        try:
+            block, gas = self._propose(r)
+        except BlockAlreadyProposed:
+            # An earlier run's proposal was mined in the meantime.
+            self.records.advance(r, Stage.PROPOSED, leader=self.address)
+            return True
+        except (BelowThreshold, LedgerError, Unprovable) as exc:
+            self._event("no_block", r, reason=str(exc), **self._refusal(exc))
+            return False
+        self.blocks[r] = block
+        self.records.advance(
+            r,
+            Stage.PROPOSED,
+            leader=self.address,
+            propose_gas=gas,
+            block_hash="0x" + block.hash.hex(),
+            global_cid=block.global_cid,
+        )
+        self._event(
+            "proposed",
+            r,
+            block_hash="0x" + block.hash.hex(),
+            accepted=list(block.accepted),
+            rejected=[vars(x) for x in block.rejected],
+            gas=gas,
+        )
+        return True
+
+    def open_contributions(self, r: int) -> tuple[list[Contribution], list[Rejection]]:
+        """Every submission of round ``r`` the leader can open and check against its
+        on-chain commitment, in registration order, and the ones it rejects (with why)."""
+        handed = self.ledger.handovers(self.task_id, r, leader=self.address)
+        contributions: list[Contribution] = []
+        rejected: list[Rejection] = []
+        for address in self.registry:
+            on_chain = self.ledger.submission(self.task_id, r, address)
+            if on_chain is None:
+                continue
+            try:
+                package = self._open(r, address, handed)
+            except (ExchangeError, StoreError, SealError) as exc:
+                rejected.append(Rejection(address, str(exc)))
+                continue
+            if proving.commit(package.model, package.salt) != on_chain.commitment:
+                rejected.append(Rejection(address, COMMITMENT_MISMATCH))
+                continue
+            contributions.append(
+                Contribution(address, package.model.dequantize(), package.num_samples)
+            )
+        return contributions, rejected
+
+    def _open(self, r: int, address: str, handed: Mapping[str, bytes]) -> ModelPackage:
+        """The package of ``address``: this leader's own, or one whose key was handed over
+        (a key that does not unseal raises SealError and rejects that submission only)."""
+        if address == self.address:
+            key: bytes | None = self.participant.submitted[r].key
+        else:
+            sealed = handed.get(address)
+            key = None if sealed is None else unseal(sealed, self.participant.identity.keys.private)
+        if key is None:
+            raise ExchangeError(NO_KEY)
+        return open_package(key, self.store.get(self.ledger.model_cid(self.task_id, r, address)))
+
+    def aggregate(self, r: int) -> tuple[ModelPackage, list[str], list[Rejection]]:
+        """The leader's aggregation step: the global model of round ``r`` from the opened
+        contributions (FedAvg weighted by sample count, or what the behaviour does
+        instead), quantised for the task under a fresh salt, with the addresses it
+        aggregates and the submissions it rejects."""
+        p, task = self.participant, self.participant.task
+        contributions, rejected = self.open_contributions(r)
+        params, accepted, rejected = p.behaviour.aggregate(p, r, contributions, rejected)
+        kept = set(accepted)
+        weight = sum(c.num_samples for c in contributions if c.address in kept)
+        model = quantize(MLP.from_params(params), task.spec, task.test_x)
+        return ModelPackage(model, proving.new_salt(), weight), accepted, rejected
+
+    def _propose(self, r: int) -> tuple[RoundBlock, int]:
+        """Aggregate, prove the global model, publish it and propose the block."""
+        p, task, ledger = self.participant, self.participant.task, self.ledger
+        package, accepted, rejected = self.aggregate(r)
+        commitment = global_commitment(package)
+        tag = ledger.global_tag(self.task_id, r, self.address)
+        try:
+            proven = proving.prove(self.pk, package.model, package.salt, tag)
+        except proving.ActivationOverflowError as exc:
+            raise Unprovable(f"the global model has no proof: {exc}") from exc
+        if p.behaviour.checks_threshold and proven.count < task.min_count:
+            # An honest leader's aggregate that cannot pass: no block this turn.
+            raise BelowThreshold(proven.count, task.min_count)
+        cid = self.store.put(seal_global(package, self.registry))
+        head = ledger.head(self.task_id)
+        me = ledger.round_state(self.task_id, r)
+        proposal = ledger.propose_block(
+            p.identity.account,
+            self.task_id,
+            r,
+            head.block_hash,
+            commitment,
+            proven.count,
+            cid,
+            accepted,
+            proven.proof.to_evm(),
+        )
+        block = RoundBlock(
+            task_id=self.task_id,
+            round=r,
+            parent_hash=head.block_hash,
+            leader=self.address,
+            leader_count=me.best_count,
+            num_samples=task.num_samples,
+            global_commitment=commitment,
+            global_count=proven.count,
+            global_cid=cid,
+            accepted=tuple(sorted(accepted, key=lambda a: int(a, 16))),
+            rejected=tuple(rejected),
+        )
+        if block.hash != proposal.block_hash:
+            raise RuntimeError("the ledger's block hash differs from the protocol's")
+        return block, proposal.tx.gas_used
+
+    # ------------------------------------------------------------------ the block
+
+    def _block_or_skip(self, r: int) -> RoundBlockView | None:
+        """The round's block; appends the skip block once the round has no leader left."""
+        block = self.ledger.round_block(self.task_id, r)
+        if block is not None:
+            return block
+        state = self.ledger.round_state(self.task_id, r)
+        if state.status != RoundStatus.CLOSED or state.leader is not None:
+            return None
+        try:
+            proposal = self.ledger.skip_round(self.participant.identity.account, self.task_id, r)
+        except (BlockAlreadyProposed, RoundHasLeader):
+            return self.ledger.round_block(self.task_id, r)  # another participant was first
+        skipped = self._skipped_block(r)
+        if skipped.hash != proposal.block_hash:
+            raise RuntimeError("the ledger's block hash differs from the protocol's")
+        self.blocks[r] = skipped
+        self._event("skipped_round", r, gas=proposal.tx.gas_used)
+        return self.ledger.round_block(self.task_id, r)
+
+    def _skipped_block(self, r: int) -> RoundBlock:
+        """The block ``skipRound`` appended: the previous global model, no leader."""
+        on_chain = self.ledger.round_block(self.task_id, r)
+        assert on_chain is not None
+        parent = (
+            self.ledger.genesis_hash(self.task_id)
+            if r == 0
+            else self.ledger.block_hash(self.task_id, r - 1)
+        )
+        assert parent is not None
+        return RoundBlock(
+            task_id=self.task_id,
+            round=r,
+            parent_hash=parent,
+            leader=ZERO_ADDRESS,
+            leader_count=0,
+            num_samples=self.participant.task.num_samples,
+            global_commitment=on_chain.global_commitment,
+            global_count=on_chain.global_count,
+            global_cid=on_chain.global_cid,
+            accepted=(),
+        )
+
+    def _finish(self, r: int, block: RoundBlockView) -> list[NDArray[np.float64]]:
+        """Read and check the global model of the round's block; the round is done."""
+        params = self.participant.read_global(self.store, block.global_cid, block.global_commitment)
+        self.records.advance(
+            r,
+            Stage.DONE,
+            leader=block.leader,
+            block_hash="0x" + block.block_hash.hex(),
+            global_cid=block.global_cid,
+        )
+        return params

@@ -1,0 +1,111 @@
+"""The participant's state machine, stepped by hand on the in-process chain.
+
+One participant of a one-round task (digits, hidden 4, 16 public test samples), so that
+its submission closes the window and it leads at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from zkpot import proving
+from zkpot.exchange import ModelPackage
+from zkpot.learning.integer_model import QuantizedModel
+from zkpot.ledger import Ledger, Member, RoundStatus
+from zkpot.participant import Identity, Participant, Training, split_training_data
+from zkpot.participant.machine import RoundMachine, Waiting
+from zkpot.participant.records import MemoryRecords, Stage
+from zkpot.protocol import Rejection, Task
+from zkpot.publish import task_params
+from zkpot.store import LocalStore
+
+SEED = 5
+
+
+class UnprovableAggregate(RoundMachine):
+    """A leader whose aggregation step yields a global model with no proof: every hidden
+    activation of every test sample leaves the circuit's range."""
+
+    def aggregate(self, r: int) -> tuple[ModelPackage, list[str], list[Rejection]]:
+        spec = self.participant.task.spec
+        top = 2 ** (spec.weight_bits - 1) - 1
+        model = QuantizedModel(
+            spec,
+            (np.full(spec.widths[:2], top), np.zeros(spec.widths[1:], dtype=np.int64)),
+            (
+                np.full(spec.widths[1], 2 ** (spec.bias_bits - 1) - 1),
+                np.zeros(spec.widths[2], dtype=np.int64),
+            ),
+            (1.0, 1.0),
+        )
+        return ModelPackage(model, proving.new_salt(), self.participant.num_samples), [], []
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[Task, proving.ProvingKey]:
+    task = Task.create("digits", hidden=4, test_samples=16, threshold=0.0, rounds=1, seed=SEED)
+    pk, _ = proving.setup(task.circuit)
+    return task, pk
+
+
+def _machine(
+    cls: type[RoundMachine], keys: tuple[Task, proving.ProvingKey], tmp: Path
+) -> tuple[RoundMachine, list[dict[str, Any]]]:
+    task, pk = keys
+    ledger, store = Ledger.in_process(), LocalStore(tmp)
+    me = Identity.generate()
+    ledger.fund(me.address, 10**18)
+    publisher = ledger.new_account()
+    _, vk = pk, pk.verifying_key()
+    members = [Member(me.address, me.keys.public)]
+    task_id = ledger.register_task(
+        publisher, task_params(ledger, store, publisher, task, vk, members, SEED)
+    )
+    x, y = split_training_data(task.dataset, 1, None, SEED)[0]
+    p = Participant("P0", 0, me, x, y, task, SEED, Training(epochs=1, batch_size=32))
+    events: list[dict[str, Any]] = []
+    registry = {me.address: me.keys.public}
+    return cls(p, ledger, store, pk, task_id, registry, MemoryRecords(), events.append), events
+
+
+def test_a_round_stage_by_stage(keys: tuple[Task, proving.ProvingKey], tmp_path: Path) -> None:
+    machine, events = _machine(RoundMachine, keys, tmp_path)
+    assert machine.step(0) == Waiting.NOTHING
+    names = [e["event"] for e in events]
+    assert names == ["training", "proving", "prepared", "submitted", "leading", "proposed"]
+    record = machine.records.record(0)
+    assert record is not None and record.stage == Stage.DONE
+    block = machine.ledger.round_block(machine.task_id, 0)
+    assert block is not None and block.leader == machine.address
+    assert machine.blocks[0].hash == block.block_hash
+    assert machine.blocks[0].accepted == (machine.address,)
+    assert machine.step(0) == Waiting.NOTHING and len(events) == len(names)  # done is done
+
+
+def test_a_global_model_with_no_proof_yields_no_block_and_the_turn_passes(
+    keys: tuple[Task, proving.ProvingKey], tmp_path: Path
+) -> None:
+    machine, events = _machine(UnprovableAggregate, keys, tmp_path)
+    assert machine.step(0) == Waiting.TURN
+    no_block = events[-1]
+    assert (no_block["event"], no_block["layer"], no_block["rule"]) == (
+        "no_block",
+        "client",
+        "Unprovable",
+    )
+    assert "the global model has no proof" in no_block["reason"]
+    state = machine.ledger.round_state(machine.task_id, 0)
+    assert state.status == RoundStatus.CLOSED and state.leader == machine.address
+    assert machine.step(0) == Waiting.TURN  # one attempt per turn
+    assert events[-1] is no_block
+    # Once its turn has passed, no leader is left: the round is skipped.
+    machine.ledger.advance_time(state.turn_ends - machine.ledger.timestamp())
+    assert machine.step(0) == Waiting.NOTHING
+    assert events[-1]["event"] == "skipped_round"
+    block = machine.ledger.round_block(machine.task_id, 0)
+    assert block is not None and block.leader is None
+    assert machine.blocks[0].hash == block.block_hash
