@@ -12,7 +12,7 @@ import pytest
 from eth_utils import keccak
 from test_protocol_contract import CID, GAS, NUM_SAMPLES, stand_in_proof, stand_in_verify, world
 
-from zkpot.ledger import ContractError, Participant, TaskParams
+from zkpot.ledger import ContractError, Member, TaskParams
 from zkpot.protocol import (
     Address,
     FieldElement,
@@ -161,7 +161,7 @@ def _register():
         initial_commitment=7,
         initial_cid=CID,
         participants=tuple(
-            Participant(a.address, keccak(text=f"x25519 {i}")) for i, a in enumerate(members)
+            Member(a.address, keccak(text=f"x25519 {i}")) for i, a in enumerate(members)
         ),
     )
     task_id = ledger.register_task(w.publisher, params)

@@ -369,15 +369,17 @@ fn aggregation_setup(
     capacity: usize,
     frac_bits: u32,
 ) -> PyResult<(AggregationKey, VerifyingKey)> {
-    let shape = Shape {
-        spec: spec_of(spec)?,
-        capacity,
-        frac_bits,
-    };
-    let (key, vk) = py
-        .allow_threads(|| groth16::aggregation_setup(&shape, &mut OsRng))
-        .map_err(err)?;
-    Ok((AggregationKey(Arc::new(key)), VerifyingKey::new(vk)))
+    guarded(|| {
+        let shape = Shape {
+            spec: spec_of(spec)?,
+            capacity,
+            frac_bits,
+        };
+        let (key, vk) = py
+            .allow_threads(|| groth16::aggregation_setup(&shape, &mut OsRng))
+            .map_err(err)?;
+        Ok((AggregationKey(Arc::new(key)), VerifyingKey::new(vk)))
+    })
 }
 
 /// Proves the aggregate of `models` (each with its salt and weight, in slot order; the
@@ -399,62 +401,64 @@ fn aggregation_prove<'py>(
     Layers,
     Timings,
 )> {
-    if models.len() != salts.len() || models.len() != weights.len() {
-        return Err(ProverError::new_err(format!(
-            "{} models, {} salts and {} weights",
-            models.len(),
-            salts.len(),
-            weights.len()
-        )));
-    }
-    for m in &models {
-        if m.0.len() != key.0.shape.spec.num_layers() || m.1.len() != m.0.len() {
-            return Err(ProverError::new_err(
-                "a model has the wrong number of layers",
-            ));
+    guarded(|| {
+        if models.len() != salts.len() || models.len() != weights.len() {
+            return Err(ProverError::new_err(format!(
+                "{} models, {} salts and {} weights",
+                models.len(),
+                salts.len(),
+                weights.len()
+            )));
         }
-    }
-    let salts = salts
-        .iter()
-        .map(|s| field(s))
-        .collect::<PyResult<Vec<Fr>>>()?;
-    let global_salt = field(global_salt)?;
-    let contributions: Vec<(QuantizedModel, Fr, u64)> = models
-        .into_iter()
-        .map(model_of)
-        .zip(salts)
-        .zip(weights)
-        .map(|((m, s), w)| (m, s, w))
-        .collect();
-    let key = key.0.clone();
-    let proven = py
-        .allow_threads(move || {
-            groth16::aggregation_prove(&key, &contributions, global_salt, &mut OsRng)
-        })
-        .map_err(err)?;
-    let t = proven.timings;
-    let timings = vec![
-        ("witness_s", t.witness_s),
-        ("qap_s", t.qap_s),
-        ("msm_a_s", t.msm_a_s),
-        ("msm_b_g1_s", t.msm_b_g1_s),
-        ("msm_b_g2_s", t.msm_b_g2_s),
-        ("msm_c_s", t.msm_c_s),
-        ("msm_h_s", t.msm_h_s),
-    ];
-    let commitments = proven
-        .statement
-        .slots
-        .iter()
-        .map(|(c, _)| PyBytes::new(py, &field_to_be(c)))
-        .collect();
-    Ok((
-        Proof(proven.proof),
-        PyBytes::new(py, &field_to_be(&proven.statement.global)),
-        commitments,
-        layers_of(proven.global),
-        timings,
-    ))
+        for m in &models {
+            if m.0.len() != key.0.shape.spec.num_layers() || m.1.len() != m.0.len() {
+                return Err(ProverError::new_err(
+                    "a model has the wrong number of layers",
+                ));
+            }
+        }
+        let salts = salts
+            .iter()
+            .map(|s| field(s))
+            .collect::<PyResult<Vec<Fr>>>()?;
+        let global_salt = field(global_salt)?;
+        let contributions: Vec<(QuantizedModel, Fr, u64)> = models
+            .into_iter()
+            .map(model_of)
+            .zip(salts)
+            .zip(weights)
+            .map(|((m, s), w)| (m, s, w))
+            .collect();
+        let key = key.0.clone();
+        let proven = py
+            .allow_threads(move || {
+                groth16::aggregation_prove(&key, &contributions, global_salt, &mut OsRng)
+            })
+            .map_err(err)?;
+        let t = proven.timings;
+        let timings = vec![
+            ("witness_s", t.witness_s),
+            ("qap_s", t.qap_s),
+            ("msm_a_s", t.msm_a_s),
+            ("msm_b_g1_s", t.msm_b_g1_s),
+            ("msm_b_g2_s", t.msm_b_g2_s),
+            ("msm_c_s", t.msm_c_s),
+            ("msm_h_s", t.msm_h_s),
+        ];
+        let commitments = proven
+            .statement
+            .slots
+            .iter()
+            .map(|(c, _)| PyBytes::new(py, &field_to_be(c)))
+            .collect();
+        Ok((
+            Proof(proven.proof),
+            PyBytes::new(py, &field_to_be(&proven.statement.global)),
+            commitments,
+            layers_of(proven.global),
+            timings,
+        ))
+    })
 }
 
 /// Checks an aggregation proof. Inputs that are not field elements never verify.
@@ -466,36 +470,40 @@ fn aggregation_verify(
     weights: Vec<u64>,
     proof: &Proof,
 ) -> PyResult<bool> {
-    if commitments.len() != weights.len() {
-        return Ok(false);
-    }
-    let Ok(global) = field_from_be(global) else {
-        return Ok(false);
-    };
-    let mut slots = Vec::with_capacity(commitments.len());
-    for (c, w) in commitments.iter().zip(weights) {
-        let Ok(c) = field_from_be(c) else {
+    guarded(|| {
+        if commitments.len() != weights.len() {
+            return Ok(false);
+        }
+        let Ok(global) = field_from_be(global) else {
             return Ok(false);
         };
-        slots.push((c, w));
-    }
-    if slots.len() + 1 + slots.len() + 1 != vk.pvk.vk.gamma_abc_g1.len() {
-        return Ok(false);
-    }
-    groth16::aggregation_verify(&vk.pvk, &aggregation::Statement { global, slots }, &proof.0)
-        .map_err(err)
+        let mut slots = Vec::with_capacity(commitments.len());
+        for (c, w) in commitments.iter().zip(weights) {
+            let Ok(c) = field_from_be(c) else {
+                return Ok(false);
+            };
+            slots.push((c, w));
+        }
+        if slots.len() + 1 + slots.len() + 1 != vk.pvk.vk.gamma_abc_g1.len() {
+            return Ok(false);
+        }
+        groth16::aggregation_verify(&vk.pvk, &aggregation::Statement { global, slots }, &proof.0)
+            .map_err(err)
+    })
 }
 
 /// The fixed-point weights of sample counts (see `aggregation::weights`).
 #[pyfunction]
 fn aggregation_weights(counts: Vec<u64>, frac_bits: u32) -> PyResult<Vec<u64>> {
-    if !(1..=aggregation::MAX_FRAC_BITS).contains(&frac_bits) {
-        return Err(ProverError::new_err(format!(
-            "frac_bits must be in 1..={}, got {frac_bits}",
-            aggregation::MAX_FRAC_BITS
-        )));
-    }
-    aggregation::weights(&counts, frac_bits).map_err(err)
+    guarded(|| {
+        if !(1..=aggregation::MAX_FRAC_BITS).contains(&frac_bits) {
+            return Err(ProverError::new_err(format!(
+                "frac_bits must be in 1..={}, got {frac_bits}",
+                aggregation::MAX_FRAC_BITS
+            )));
+        }
+        aggregation::weights(&counts, frac_bits).map_err(err)
+    })
 }
 
 /// The native rounded weighted average that the aggregation circuit checks.
@@ -506,22 +514,24 @@ fn aggregate(
     weights: Vec<u64>,
     frac_bits: u32,
 ) -> PyResult<Layers> {
-    let shape = Shape {
-        spec: spec_of(spec)?,
-        capacity: models.len().max(1),
-        frac_bits,
-    };
-    let models: Vec<QuantizedModel> = models.into_iter().map(model_of).collect();
-    for m in &models {
-        if m.weights.len() != shape.spec.num_layers() || m.biases.len() != m.weights.len() {
-            return Err(ProverError::new_err(
-                "a model has the wrong number of layers",
-            ));
+    guarded(|| {
+        let shape = Shape {
+            spec: spec_of(spec)?,
+            capacity: models.len().max(1),
+            frac_bits,
+        };
+        let models: Vec<QuantizedModel> = models.into_iter().map(model_of).collect();
+        for m in &models {
+            if m.weights.len() != shape.spec.num_layers() || m.biases.len() != m.weights.len() {
+                return Err(ProverError::new_err(
+                    "a model has the wrong number of layers",
+                ));
+            }
         }
-    }
-    aggregation::aggregate(&shape, &models, &weights)
-        .map(layers_of)
-        .map_err(err)
+        aggregation::aggregate(&shape, &models, &weights)
+            .map(layers_of)
+            .map_err(err)
+    })
 }
 
 /// The commitment of an empty aggregation slot.
@@ -530,8 +540,10 @@ fn padding_commitment<'py>(
     py: Python<'py>,
     spec: &Bound<'_, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let c = aggregation::padding_commitment(&spec_of(spec)?);
-    Ok(PyBytes::new(py, &field_to_be(&c)))
+    guarded(|| {
+        let c = aggregation::padding_commitment(&spec_of(spec)?);
+        Ok(PyBytes::new(py, &field_to_be(&c)))
+    })
 }
 
 /// The circuit's own integer inference: per-sample logits and match bits.
