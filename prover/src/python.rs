@@ -269,6 +269,18 @@ fn setup(
 /// Each step of the prover with its seconds.
 type Timings = Vec<(&'static str, f64)>;
 
+fn step_timings(t: &groth16::Timings) -> Timings {
+    vec![
+        ("witness_s", t.witness_s),
+        ("qap_s", t.qap_s),
+        ("msm_a_s", t.msm_a_s),
+        ("msm_b_g1_s", t.msm_b_g1_s),
+        ("msm_b_g2_s", t.msm_b_g2_s),
+        ("msm_c_s", t.msm_c_s),
+        ("msm_h_s", t.msm_h_s),
+    ]
+}
+
 /// Proves the model's count; returns `(proof, commitment, count, timings)` where the
 /// timings map each step of the prover to its seconds.
 #[pyfunction]
@@ -288,15 +300,7 @@ fn prove<'py>(
             .allow_threads(move || groth16::prove(&key, &model, salt, tag, &mut OsRng))
             .map_err(err)?;
         let (st, t) = (proven.statement, proven.timings);
-        let timings = vec![
-            ("witness_s", t.witness_s),
-            ("qap_s", t.qap_s),
-            ("msm_a_s", t.msm_a_s),
-            ("msm_b_g1_s", t.msm_b_g1_s),
-            ("msm_b_g2_s", t.msm_b_g2_s),
-            ("msm_c_s", t.msm_c_s),
-            ("msm_h_s", t.msm_h_s),
-        ];
+        let timings = step_timings(&t);
         Ok((
             Proof(proven.proof),
             PyBytes::new(py, &field_to_be(&st.commitment)),
@@ -436,15 +440,7 @@ fn aggregation_prove<'py>(
             })
             .map_err(err)?;
         let t = proven.timings;
-        let timings = vec![
-            ("witness_s", t.witness_s),
-            ("qap_s", t.qap_s),
-            ("msm_a_s", t.msm_a_s),
-            ("msm_b_g1_s", t.msm_b_g1_s),
-            ("msm_b_g2_s", t.msm_b_g2_s),
-            ("msm_c_s", t.msm_c_s),
-            ("msm_h_s", t.msm_h_s),
-        ];
+        let timings = step_timings(&t);
         let commitments = proven
             .statement
             .slots
