@@ -9,6 +9,17 @@ interface IZKPoTVerifier {
         returns (bool);
 }
 
+/// @notice The part of a task's aggregation verifier that the ledger calls (see
+///         AggregationVerifier.sol): inputs [global commitment, (commitment, weight) per slot].
+interface IAggregationVerifier {
+    function capacity() external view returns (uint256);
+
+    function verifyProof(uint256[8] calldata proof, uint256[] calldata input)
+        external
+        view
+        returns (bool);
+}
+
 /// @title The ZKPoT ledger's types, events and errors (implemented by ZKPoT.sol)
 /// @notice Structs are what a publisher registers and what the views return; each custom
 ///         error is one rule of the round (zkpot.protocol.errors mirrors them in Python).
@@ -35,6 +46,9 @@ interface IZKPoT {
         string initialCid; // content identifier of the initial global model
         address[] participants; // participant registry
         bytes32[] participantKeys; // their X25519 public keys, in the same order
+        uint32[] sampleCounts; // their registered sample counts (FedAvg weights), same order
+        address aggregator; // Groth16 verifier of the task's aggregation circuit
+        uint256 paddingCommitment; // commitment of an empty aggregation slot
     }
 
     /// @notice A registered task (returned by `task`).
@@ -49,10 +63,14 @@ interface IZKPoT {
         uint32 window;
         uint32 currentRound; // the round whose block comes next; == rounds once finished
         uint16 participantCount;
+        // slot 2: what proposeBlock() needs to check the aggregate
+        address aggregator;
+        uint16 capacity; // aggregation slots: the most models one block may aggregate
         bytes32 testSetHash;
         bytes32 modelSpecHash;
         uint256 initialCommitment;
         bytes32 genesisHash;
+        uint256 paddingCommitment;
         string testSetCid;
         string initialCid;
     }
@@ -165,4 +183,7 @@ interface IZKPoT {
     error InvalidGlobalProof();
     error NoLeaderLeft(uint256 taskId, uint32 round);
     error RoundHasLeader(uint256 taskId, uint32 round, address leader);
+    error EmptyAggregate();
+    error TooManyContributions(uint256 accepted, uint256 capacity);
+    error InvalidAggregationProof();
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {IZKPoT, IZKPoTVerifier} from "./IZKPoT.sol";
+import {IAggregationVerifier, IZKPoT, IZKPoTVerifier} from "./IZKPoT.sol";
 import {SubmissionEntries} from "./SubmissionEntries.sol";
 
 /// @title ZKPoT ledger: Zero-Knowledge Proof of Training consensus for federated learning
@@ -12,7 +12,10 @@ import {SubmissionEntries} from "./SubmissionEntries.sol";
 ///         recomputed on chain. When the round's window closes, the valid submission with the
 ///         highest count leads the round and alone may append the round block, which links to
 ///         the previous one by hash and opens the next round. The block carries a proof, for
-///         the same circuit, that the published global model itself reaches the threshold.
+///         the same circuit, that the published global model itself reaches the threshold,
+///         and a proof, for the task's aggregation circuit, that the global model is the
+///         average of exactly the accepted submissions' committed models, weighted by their
+///         registered sample counts.
 ///         A leader that has not appended a valid block one window after the deadline loses
 ///         its turn to the next-best submission, and so on down the ranking; once every
 ///         submitter has had its turn (or nobody submitted) anyone may skip the round, which
@@ -42,6 +45,13 @@ contract ZKPoT is IZKPoT {
     uint256 private constant SEALED_KEY_BYTES = 80;
     /// @dev Domain of the binding tag of a global-model proof (see globalTag).
     bytes32 private constant GLOBAL_DOMAIN = keccak256("zkpot.global-model");
+    /// @notice Fractional bits F of an aggregation weight: the weight of accepted submission
+    ///         k is floor((2^(F+1) * n_k + N) / (2N)), n_k / N rounded half up, with n_k its
+    ///         registered sample count and N the accepted submissions' total
+    ///         (zkpot.learning.aggregate.aggregation_weights).
+    uint256 public constant AGGREGATION_FRAC_BITS = 14;
+    /// @notice The most aggregation slots a task's aggregation circuit may have.
+    uint256 public constant MAX_CAPACITY = 64;
 
     /// @notice Number of registered tasks; task ids are 1..taskCount.
     uint256 public taskCount;
@@ -49,6 +59,7 @@ contract ZKPoT is IZKPoT {
     mapping(uint256 => Task) private _tasks;
     mapping(uint256 => address[]) private _participants;
     mapping(uint256 => bytes32[]) private _keys;
+    mapping(uint256 => uint32[]) private _sampleCounts;
     /// @dev Registration order + 1 of each participant (0: not registered).
     mapping(uint256 => mapping(address => uint256)) private _member;
     mapping(uint256 => mapping(uint32 => Round)) private _rounds;
@@ -76,6 +87,9 @@ contract ZKPoT is IZKPoT {
         t.publisher = msg.sender;
         t.window = p.window;
         t.participantCount = uint16(p.participants.length);
+        t.aggregator = p.aggregator;
+        t.capacity = _capacity(p.aggregator);
+        t.paddingCommitment = p.paddingCommitment;
         t.testSetHash = p.testSetHash;
         t.modelSpecHash = p.modelSpecHash;
         t.initialCommitment = p.initialCommitment;
@@ -88,11 +102,13 @@ contract ZKPoT is IZKPoT {
             address a = p.participants[i];
             if (a == address(0)) revert InvalidTaskParams("zero participant address");
             if (p.participantKeys[i] == bytes32(0)) revert InvalidTaskParams("zero participant key");
+            if (p.sampleCounts[i] == 0) revert InvalidTaskParams("zero sample count");
             if (member[a] != 0) revert InvalidTaskParams("duplicate participant");
             member[a] = i + 1;
         }
         _participants[taskId] = p.participants;
         _keys[taskId] = p.participantKeys;
+        _sampleCounts[taskId] = p.sampleCounts;
 
         emit TaskRegistered(taskId, msg.sender, p.verifier, genesis);
         _openRound(taskId, 0, p.window, p.participants.length);
@@ -109,6 +125,22 @@ contract ZKPoT is IZKPoT {
         uint256 n = p.participants.length;
         if (n == 0 || n > type(uint16).max) revert InvalidTaskParams("participant count");
         if (p.participantKeys.length != n) revert InvalidTaskParams("keys do not match");
+        if (p.sampleCounts.length != n) revert InvalidTaskParams("sample counts do not match");
+        if (p.paddingCommitment >= R) revert InvalidTaskParams("padding not in field");
+        _capacity(p.aggregator);
+    }
+
+    /// @dev The number of slots of an aggregation verifier (reverts if it has none).
+    function _capacity(address aggregator) private view returns (uint16) {
+        if (aggregator.code.length == 0) revert InvalidTaskParams("aggregator has no code");
+        try IAggregationVerifier(aggregator).capacity() returns (uint256 slots) {
+            if (slots == 0 || slots > MAX_CAPACITY) {
+                revert InvalidTaskParams("aggregator capacity");
+            }
+            return uint16(slots);
+        } catch {
+            revert InvalidTaskParams("aggregator has no capacity");
+        }
     }
 
     // ------------------------------------------------------------------ where a round stands
@@ -258,8 +290,12 @@ contract ZKPoT is IZKPoT {
     ///         has closed. `globalProof` proves, for the task's circuit and the public inputs
     ///         [globalCommitment, globalCount, globalTag(taskId, round, leader)], that the
     ///         published global model classifies `globalCount` >= minCount test samples.
+    ///         `aggregationProof` proves, for the task's aggregation circuit and the public
+    ///         inputs aggregationInputs(taskId, round, globalCommitment, accepted), that the
+    ///         global model is the weighted average of the accepted submissions' models.
     /// @param accepted participants whose updates the global model aggregates, in strictly
-    ///        ascending address order; each must have a valid submission in this round.
+    ///        ascending address order, at least one and at most the task's capacity; each
+    ///        must have a valid submission in this round.
     function proposeBlock(
         uint256 taskId,
         uint32 round,
@@ -268,7 +304,8 @@ contract ZKPoT is IZKPoT {
         uint32 globalCount,
         string calldata globalCid,
         address[] calldata accepted,
-        uint256[8] calldata globalProof
+        uint256[8] calldata globalProof,
+        uint256[8] calldata aggregationProof
     ) external returns (bytes32 newHash) {
         // state: the round is closed and this sender leads the turn
         (Task storage t, Round storage r) = _closedRound(taskId, round);
@@ -286,7 +323,11 @@ contract ZKPoT is IZKPoT {
         if (!_verify(t.verifier, globalProof, globalCommitment, globalCount, tag)) {
             revert InvalidGlobalProof();
         }
-        // write (checking the accepted list as it marks it) and emit
+        uint256[] memory inputs = _aggregationInputs(t, taskId, round, globalCommitment, accepted);
+        if (!IAggregationVerifier(t.aggregator).verifyProof(aggregationProof, inputs)) {
+            revert InvalidAggregationProof();
+        }
+        // write and emit
         _accept(taskId, round, accepted);
         newHash = _append(
             taskId,
@@ -505,17 +546,65 @@ contract ZKPoT is IZKPoT {
         heap[i] = key;
     }
 
-    /// @dev Marks each accepted submission; the list must be strictly ascending.
-    function _accept(uint256 taskId, uint32 round, address[] calldata accepted) private {
+    /// @notice The public inputs of a block's aggregation proof: [globalCommitment, then
+    ///         (commitment, weight) per slot], the accepted submissions' commitments first, in
+    ///         the order given, then empty slots (the padding commitment at weight 0). Reverts
+    ///         with the rule an accepted list breaks (see proposeBlock).
+    function aggregationInputs(
+        uint256 taskId,
+        uint32 round,
+        uint256 globalCommitment,
+        address[] calldata accepted
+    ) external view returns (uint256[] memory) {
+        return _aggregationInputs(_known(taskId), taskId, round, globalCommitment, accepted);
+    }
+
+    /// @dev See aggregationInputs. Checks the accepted list: strictly ascending, each with a
+    ///      valid submission in the round, one to `capacity` of them.
+    function _aggregationInputs(
+        Task storage t,
+        uint256 taskId,
+        uint32 round,
+        uint256 globalCommitment,
+        address[] calldata accepted
+    ) private view returns (uint256[] memory inputs) {
+        uint256 m = accepted.length;
+        if (m == 0) revert EmptyAggregate();
+        if (m > t.capacity) revert TooManyContributions(m, t.capacity);
         mapping(address => uint256) storage member = _member[taskId];
         mapping(uint256 => uint256) storage entries = _entries[taskId][round];
+        mapping(address => uint256) storage commitments = _commitments[taskId][round];
+        uint32[] storage counts = _sampleCounts[taskId];
+        uint256[] memory n = new uint256[](m);
+        uint256 total = 0;
         address previous = address(0);
-        for (uint256 i = 0; i < accepted.length; ++i) {
+        for (uint256 i = 0; i < m; ++i) {
             address a = accepted[i];
             if (a <= previous) revert AcceptedNotSorted(i);
             previous = a;
             uint256 index = member[a];
-            if (index == 0 || !entries.accept(index - 1)) revert NoValidSubmission(a);
+            if (index == 0 || entries.get(index - 1) == 0) revert NoValidSubmission(a);
+            n[i] = counts[index - 1];
+            total += n[i];
+        }
+        inputs = new uint256[](1 + 2 * uint256(t.capacity));
+        inputs[0] = globalCommitment;
+        for (uint256 i = 0; i < t.capacity; ++i) {
+            if (i < m) {
+                inputs[1 + 2 * i] = commitments[accepted[i]];
+                inputs[2 + 2 * i] = ((n[i] << (AGGREGATION_FRAC_BITS + 1)) + total) / (2 * total);
+            } else {
+                inputs[1 + 2 * i] = t.paddingCommitment;
+            }
+        }
+    }
+
+    /// @dev Marks each accepted submission (checked by _aggregationInputs).
+    function _accept(uint256 taskId, uint32 round, address[] calldata accepted) private {
+        mapping(address => uint256) storage member = _member[taskId];
+        mapping(uint256 => uint256) storage entries = _entries[taskId][round];
+        for (uint256 i = 0; i < accepted.length; ++i) {
+            entries.accept(member[accepted[i]] - 1);
         }
     }
 
@@ -545,6 +634,12 @@ contract ZKPoT is IZKPoT {
     /// @notice The registered task (reverts UnknownTask).
     function task(uint256 taskId) external view returns (Task memory) {
         return _known(taskId);
+    }
+
+    /// @notice The registered sample counts (FedAvg weights), in registration order.
+    function sampleCounts(uint256 taskId) external view returns (uint32[] memory) {
+        _known(taskId);
+        return _sampleCounts[taskId];
     }
 
     /// @notice The participant registry: addresses and X25519 public keys, in order.

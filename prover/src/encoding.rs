@@ -9,13 +9,15 @@ use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
+use crate::aggregation::Shape;
 use crate::error::{Error, Result};
-use crate::groth16::ProverKey;
+use crate::groth16::{AggregationKey, ProverKey};
 use crate::r1cs::{Matrices, SparseRows};
 use crate::spec::{ModelSpec, TestSet};
 
 const PK_MAGIC: &[u8; 8] = b"ZKPOTPK2";
 const VK_MAGIC: &[u8; 8] = b"ZKPOTVK1";
+const AGGREGATION_MAGIC: &[u8; 8] = b"ZKPOTAK1";
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> Error {
     Error::Malformed {
@@ -190,13 +192,13 @@ const G2_BYTES: usize = 128;
 /// The arkworks proving key (uncompressed), read field by field so that no length is
 /// trusted before it is checked against the data. The verifying key's points are
 /// validated (on the curve, in the subgroup); the queries are not (see `pk_from_bytes`).
-fn decode_groth16_pk(r: &mut Reader) -> Result<ProvingKey<Bn254>> {
+fn decode_groth16_pk(r: &mut Reader, inputs: usize) -> Result<ProvingKey<Bn254>> {
     let alpha_g1 = r.point::<G1Affine>(G1_BYTES, Validate::Yes)?;
     let beta_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
     let gamma_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
     let delta_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
-    if r.clone_count()? != 4 {
-        return Err(malformed(r.what, "not a key for three public inputs"));
+    if r.clone_count()? != inputs as u64 + 1 {
+        return Err(malformed(r.what, "not a key for this statement's public inputs"));
     }
     let gamma_abc_g1 = r.points::<G1Affine>(G1_BYTES, Validate::Yes)?;
     let vk = VerifyingKey {
@@ -377,8 +379,24 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         labels: r.bytes()?.to_vec(),
     };
     test.validate(&spec)?;
-    let pk = decode_groth16_pk(&mut r)?;
-    let matrices = decode_matrices(&mut r)?;
+    let (pk, matrices) = decode_key_and_matrices(&mut r, 3)?;
+    Ok(ProverKey {
+        spec,
+        test,
+        pk,
+        matrices,
+    })
+}
+
+/// The Groth16 key and the circuit's matrices of a statement with `inputs` public inputs,
+/// which must be the rest of the data and fit together (query lengths, evaluation domain).
+fn decode_key_and_matrices(
+    r: &mut Reader,
+    inputs: usize,
+) -> Result<(ProvingKey<Bn254>, Matrices)> {
+    let what = r.what;
+    let pk = decode_groth16_pk(r, inputs)?;
+    let matrices = decode_matrices(r)?;
     if !r.rest.is_empty() {
         return Err(malformed(what, "trailing bytes"));
     }
@@ -387,8 +405,8 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
         || pk.b_g1_query.len() != expected
         || pk.b_g2_query.len() != expected
         || pk.l_query.len() + matrices.num_instance != expected
-        || matrices.num_instance != 4
-        || pk.vk.gamma_abc_g1.len() != 4
+        || matrices.num_instance != inputs + 1
+        || pk.vk.gamma_abc_g1.len() != inputs + 1
         || Some(pk.h_query.len() + 1) != domain_size(&matrices)
     {
         return Err(malformed(
@@ -396,9 +414,43 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
             "the key and its matrices do not belong together",
         ));
     }
-    Ok(ProverKey {
+    Ok((pk, matrices))
+}
+
+/// An aggregation key: magic, the shape (spec, capacity, fractional bits), the Groth16
+/// key and the circuit's matrices.
+pub fn aggregation_key_to_bytes(key: &AggregationKey) -> Vec<u8> {
+    let mut out = AGGREGATION_MAGIC.to_vec();
+    encode_spec(&key.shape.spec, &mut out);
+    let mut w = Writer(out);
+    w.u64(key.shape.capacity as u64);
+    w.u32(key.shape.frac_bits);
+    key.pk
+        .serialize_uncompressed(&mut w.0)
+        .expect("writing to a vector");
+    encode_matrices(&key.matrices, &mut w);
+    w.0
+}
+
+/// Decodes an aggregation key, with the checks of [`pk_from_bytes`]; the shape must be
+/// valid and the key's statement must have its `1 + 2 * capacity` public inputs.
+pub fn aggregation_key_from_bytes(bytes: &[u8]) -> Result<AggregationKey> {
+    let what = "aggregation key";
+    let body = bytes
+        .strip_prefix(AGGREGATION_MAGIC.as_slice())
+        .ok_or_else(|| malformed(what, "bad magic"))?;
+    let mut r = Reader { rest: body, what };
+    let spec = decode_spec(&mut r)?;
+    let capacity = usize::try_from(r.u64()?).map_err(|_| malformed(what, "bad capacity"))?;
+    let shape = Shape {
         spec,
-        test,
+        capacity,
+        frac_bits: r.u32()?,
+    };
+    shape.validate().map_err(|e| malformed(what, e.to_string()))?;
+    let (pk, matrices) = decode_key_and_matrices(&mut r, 1 + 2 * capacity)?;
+    Ok(AggregationKey {
+        shape,
         pk,
         matrices,
     })

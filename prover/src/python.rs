@@ -151,6 +151,24 @@ pub struct AggregationKey(Arc<groth16::AggregationKey>);
 
 #[pymethods]
 impl AggregationKey {
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        guarded(|| {
+            let key = self.0.clone();
+            let bytes = py.allow_threads(move || encoding::aggregation_key_to_bytes(&key));
+            Ok(PyBytes::new(py, &bytes))
+        })
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        guarded(|| {
+            let key = py
+                .allow_threads(|| encoding::aggregation_key_from_bytes(data))
+                .map_err(err)?;
+            Ok(Self(Arc::new(key)))
+        })
+    }
+
     #[getter]
     fn num_constraints(&self) -> usize {
         self.0.matrices.num_constraints

@@ -4,7 +4,10 @@
 use ark_serialize::CanonicalSerialize;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use zkpot_prover::encoding::{pk_from_bytes, pk_to_bytes, proof_from_bytes, vk_from_bytes};
+use zkpot_prover::encoding::{
+    aggregation_key_from_bytes, aggregation_key_to_bytes, pk_from_bytes, pk_to_bytes,
+    proof_from_bytes, vk_from_bytes,
+};
 use zkpot_prover::error::Error;
 use zkpot_prover::groth16;
 use zkpot_prover::spec::{ModelSpec, TestSet};
@@ -121,4 +124,53 @@ fn only_the_canonical_encoding_of_a_proof_or_vk_decodes() {
     let ic1 = 8 + 32 + 3 * 64 + 8 + 32; // magic, alpha, beta, gamma, delta, length, IC0
     bytes[ic1 + 10] ^= 0x11;
     assert!(malformed(vk_from_bytes(&bytes)));
+}
+
+fn tiny_aggregation_key() -> Vec<u8> {
+    let shape = zkpot_prover::aggregation::Shape {
+        spec: ModelSpec {
+            widths: vec![3, 2],
+            shifts: vec![],
+            input_bits: 2,
+            weight_bits: 3,
+            bias_bits: 4,
+            act_bits: 2,
+        },
+        capacity: 2,
+        frac_bits: 4,
+    };
+    let (key, _) = groth16::aggregation_setup(&shape, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+    aggregation_key_to_bytes(&key)
+}
+
+#[test]
+fn an_aggregation_key_round_trips_and_hostile_ones_are_errors() {
+    let good = tiny_aggregation_key();
+    let key = aggregation_key_from_bytes(&good).unwrap();
+    assert_eq!(aggregation_key_to_bytes(&key), good);
+    assert_eq!((key.shape.capacity, key.shape.frac_bits), (2, 4));
+    for len in (0..good.len()).step_by(61).chain([good.len() - 1]) {
+        assert!(malformed(aggregation_key_from_bytes(&good[..len])), "truncated at {len}");
+    }
+    let mut long = good.clone();
+    long.push(0);
+    assert!(malformed(aggregation_key_from_bytes(&long)));
+    // An accuracy key is not an aggregation key, and the other way round.
+    assert!(malformed(aggregation_key_from_bytes(&tiny_key())));
+    assert!(malformed(pk_from_bytes(&good)));
+    // The capacity field (after the magic and the 2-layer spec: 8 + 4 + 8 + 16 bytes):
+    // another capacity, one out of range or a huge one.
+    let at = 8 + 4 + 8 + 16;
+    assert_eq!(u64::from_le_bytes(good[at..at + 8].try_into().unwrap()), 2);
+    for value in [0u64, 1, 3, 65, 1 << 40, u64::MAX] {
+        let mut bad = good.clone();
+        bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        assert!(malformed(aggregation_key_from_bytes(&bad)), "capacity {value}");
+    }
+    // Fractional bits out of range.
+    for value in [0u32, 25, u32::MAX] {
+        let mut bad = good.clone();
+        bad[at + 8..at + 12].copy_from_slice(&value.to_le_bytes());
+        assert!(malformed(aggregation_key_from_bytes(&bad)), "frac bits {value}");
+    }
 }

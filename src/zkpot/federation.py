@@ -93,6 +93,10 @@ class RoundResult:
     #: Each submission's model commitment and the CID of its sealed package in the store.
     commitments: dict[str, int] = field(default_factory=dict)
     model_cids: dict[str, str] = field(default_factory=dict)
+    #: The block's aggregation proof: ``{"contributions", "prove_s", "verified", "gas"}``
+    #: (``gas``: what the task's aggregation verifier costs for it alone); None for a
+    #: skipped round.
+    aggregation_proof: dict[str, Any] | None = None
 
     def refused(self, participant: str) -> list[Refusal]:
         """The refusals of one participant in this round."""
@@ -111,6 +115,9 @@ class FederationResult:
     setup_s: float
     constraints: int
     rounds: list[RoundResult] = field(default_factory=list)
+    #: The aggregation circuit's constraints and setup time.
+    aggregation_constraints: int = 0
+    aggregation_setup_s: float = 0.0
     global_params: list[NDArray[np.float64]] = field(default_factory=list)
     task_id: int = 0
     behaviours: dict[str, str] = field(default_factory=dict)
@@ -133,6 +140,8 @@ class FederationResult:
             "participants": {name: self.addresses.get(name, "") for name in self.participants},
             "setup_s": round(self.setup_s, 3),
             "constraints": self.constraints,
+            "aggregation_setup_s": round(self.aggregation_setup_s, 3),
+            "aggregation_constraints": self.aggregation_constraints,
             "rounds": [
                 {
                     "round": r.round,
@@ -151,6 +160,7 @@ class FederationResult:
                     "model_cids": r.model_cids,
                     "handover_gas": r.handover_gas,
                     "propose_gas": r.propose_gas,
+                    "aggregation_proof": r.aggregation_proof,
                     "global_accuracy": r.global_accuracy,
                     "seconds": round(r.seconds, 3),
                     "rejected": [vars(x) for x in r.block.rejected] if r.block else [],
@@ -179,10 +189,13 @@ class Federation:
         progress: Progress = _no_progress,
         behaviours: Mapping[int, Behaviour] | None = None,
         keys: tuple[proving.ProvingKey, proving.VerifyingKey] | None = None,
+        aggregation_keys: tuple[proving.AggregationKey, proving.VerifyingKey] | None = None,
     ) -> None:
         """``training`` defaults to the task dataset's (see :mod:`zkpot.defaults`);
         ``behaviours`` maps participant indices to non-honest behaviours; ``keys`` reuses
-        a proving and verifying key already set up for ``task``'s circuit."""
+        a proving and verifying key already set up for ``task``'s circuit, and
+        ``aggregation_keys`` those of its aggregation circuit with one slot per
+        participant (at most 64)."""
         if participants < 1:
             raise ValueError("a federation needs at least one participant")
         behaviours = dict(behaviours or {})
@@ -203,6 +216,7 @@ class Federation:
         self._ledger = ledger
         self._store = store
         self._keys = keys
+        self._aggregation_keys = aggregation_keys
 
     @property
     def ledger(self) -> Ledger:
@@ -265,24 +279,35 @@ class Federation:
         result.global_params = params
         return result
 
-    def _publish(self) -> tuple[proving.ProvingKey, proving.VerifyingKey, int, float]:
-        """Set up the circuit (unless keys were given), fund the participants, publish."""
-        self.progress("setup", 0, 1)
+    def _publish(self) -> tuple[proving.ProvingKey, proving.VerifyingKey, int, FederationResult]:
+        """Set up both circuits (unless keys were given), fund the participants, publish."""
+        self.progress("setup", 0, 2)
         t = time.perf_counter()
         pk, vk = self._keys if self._keys is not None else proving.setup(self.task.circuit)
         setup_s = time.perf_counter() - t
+        self.progress("setup", 1, 2)
+        t = time.perf_counter()
+        capacity = min(len(self.participants), proving.MAX_AGGREGATION_CAPACITY)
+        if self._aggregation_keys is None:
+            self._aggregation_keys = proving.setup_aggregation(
+                self.task.aggregation_circuit(capacity)
+            )
+        aggregation_setup_s = time.perf_counter() - t
+        key, aggregation_vk = self._aggregation_keys
+        if key.capacity != capacity:
+            raise ValueError(f"the aggregation key has {key.capacity} slots, not {capacity}")
         ledger = self.ledger
         publisher = ledger.new_account()
         for p in self.participants:
             ledger.fund(p.address, 10**18)
-        members = [Member(p.address, p.identity.keys.public) for p in self.participants]
-        params = task_params(ledger, self.store, publisher, self.task, vk, members, self.seed)
+        members = [
+            Member(p.address, p.identity.keys.public, p.num_samples) for p in self.participants
+        ]
+        params = task_params(
+            ledger, self.store, publisher, self.task, vk, aggregation_vk, members, self.seed
+        )
         task_id = ledger.register_task(publisher, params)
-        self.progress("setup", 1, 1)
-        return pk, vk, task_id, setup_s
-
-    def _run_zkpot(self) -> FederationResult:
-        pk, vk, task_id, setup_s = self._publish()
+        self.progress("setup", 2, 2)
         result = FederationResult(
             self.task,
             [p.name for p in self.participants],
@@ -292,12 +317,29 @@ class Federation:
             setup_s,
             pk.num_constraints,
             task_id=task_id,
+            aggregation_constraints=key.num_constraints,
+            aggregation_setup_s=aggregation_setup_s,
         )
+        return pk, vk, task_id, result
+
+    def _run_zkpot(self) -> FederationResult:
+        pk, vk, task_id, result = self._publish()
+        assert self._aggregation_keys is not None
         registry = {p.address: p.identity.keys.public for p in self.participants}
+        counts = {p.address: p.num_samples for p in self.participants}
         events: list[dict[str, Any]] = []
         machines = [
             RoundMachine(
-                p, self.ledger, self.store, pk, task_id, registry, MemoryRecords(), events.append
+                p,
+                self.ledger,
+                self.store,
+                pk,
+                task_id,
+                registry,
+                counts,
+                self._aggregation_keys[0],
+                MemoryRecords(),
+                events.append,
             )
             for p in self.participants
         ]
@@ -388,6 +430,13 @@ class Federation:
                 rr.verify_ms[p.name] = round(self._verify_ms(vk, p, done), 3)
             if r in machine.blocks:
                 rr.block = machine.blocks[r]
+                if r in machine.aggregation_s and not rr.block.skipped:
+                    rr.aggregation_proof = {
+                        "contributions": len(rr.block.accepted),
+                        "prove_s": round(machine.aggregation_s[r], 3),
+                        "verified": machine.aggregation_verified.get(r, False),
+                        "gas": self._aggregation_gas(machine, r),
+                    }
         if rr.block is None:
             raise RuntimeError(f"round {r} ended without a block from any participant")
         rr.leader = name_of.get(rr.block.leader, "")
@@ -396,6 +445,18 @@ class Federation:
             for x in rr.block.rejected
         ]
         return rr
+
+    def _aggregation_gas(self, machine: RoundMachine, r: int) -> int | None:
+        """Gas of the block's aggregation proof alone, as the task's verifier charges it
+        (a separate transaction; None on a chain with no development account)."""
+        proof = machine.aggregation_proofs.get(r)
+        if proof is None:
+            return None
+        words, inputs = proof
+        try:
+            return self.ledger.verify_aggregation_gas(machine.aggregator, words, inputs)
+        except LedgerError:
+            return None
 
     def _wait_until(self, timestamp: int) -> None:
         """Let the chain reach ``timestamp``: a local chain is moved there, others slept on."""

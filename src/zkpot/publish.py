@@ -26,12 +26,15 @@ def task_params(
     publisher: LocalAccount,
     task: Task,
     vk: proving.VerifyingKey,
+    aggregation_vk: proving.VerifyingKey,
     registrations: Sequence[Member],
     seed: int,
 ) -> TaskParams:
-    """Deploy the task's verifier, store its test set and its initial model (drawn from
-    ``seed``, sealed to every registered participant); the parameters to register."""
+    """Deploy the task's verifiers (accuracy and aggregation), store its test set and its
+    initial model (drawn from ``seed``, sealed to every registered participant); the
+    parameters to register."""
     verifier = ledger.deploy_verifier(vk.to_evm(), publisher)
+    aggregator = ledger.deploy_aggregation_verifier(aggregation_vk.to_evm(), publisher)
     test_set_cid = store.put(task.test_set_bytes())
     initial = initial_global(task.spec, task.test_x, seed, proving.new_salt())
     registry = {r.address: r.x25519_key for r in registrations}
@@ -47,4 +50,6 @@ def task_params(
         initial_commitment=global_commitment(initial),
         initial_cid=store.put(seal_global(initial, registry)),
         participants=tuple(registrations),
+        aggregator=aggregator,
+        padding_commitment=proving.padding_commitment(task.spec),
     )

@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 from zkpot import proving
 from zkpot.exchange import global_commitment, open_global, open_package
 from zkpot.learning.datasets import quantize_inputs
-from zkpot.learning.fedavg import fedavg
+from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP
 from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger
@@ -55,6 +55,8 @@ from zkpot.participant import (
     Contribution,
     Participant,
     SubmissionContext,
+    fedavg_int,
+    in_format,
 )
 from zkpot.protocol import Rejection
 from zkpot.protocol.hashes import BASE_FIELD
@@ -285,11 +287,14 @@ class SubstituteModel(Behaviour):
         round: int,
         contributions: Sequence[Contribution],
         rejected: Sequence[Rejection],
-    ) -> tuple[Params, list[str], list[Rejection]]:
-        poisoned = quantize(self._handed[round], p.task.spec, p.task.test_x).dequantize()
-        own = Contribution(p.address, poisoned, p.num_samples)
+    ) -> tuple[QuantizedModel, list[Contribution], list[Rejection]]:
+        # Its poisoned model B in its own slot, under its commitment to A: the salt does
+        # not matter, no salt opens A's commitment with B.
+        poisoned = p.task.quantize(self._handed[round])
+        own = Contribution(p.address, poisoned, proving.new_salt(), p.num_samples)
         kept = [x for x in rejected if x.submitter != p.address]
-        return super().aggregate(p, round, [*contributions, own], kept)
+        others = [c for c in contributions if c.address != p.address]
+        return super().aggregate(p, round, [*others, own], kept)
 
 
 class Withholder(Behaviour):
@@ -314,7 +319,10 @@ class DishonestLeader(Behaviour):
     * ``mode="alter"``: accepts everyone but publishes an altered global model (the
       FedAvg with its output classes rotated by one, so every prediction is wrong) and
       proposes it with the altered model's true, low count (the ledger refuses it with
-      ``GlobalBelowThreshold`` and the turn passes to the next-best submitter).
+      ``GlobalBelowThreshold`` and the turn passes to the next-best submitter);
+    * ``mode="swap"``: the same with only classes 0 and 1 swapped, an alteration whose
+      proven count stays above the threshold: the aggregation proof (of the honest
+      aggregate, the only one it can prove) refuses it (``InvalidAggregationProof``).
 
     While another participant leads it tries to propose the round block itself, passing
     its own submission off as the global model.
@@ -324,10 +332,10 @@ class DishonestLeader(Behaviour):
     checks_threshold = False
 
     def __init__(
-        self, mode: Literal["skip", "alter"] = "alter", capture: bool = True, boost: int = 4
+        self, mode: Literal["skip", "alter", "swap"] = "alter", capture: bool = True, boost: int = 4
     ) -> None:
-        if mode not in ("skip", "alter"):
-            raise ValueError("mode is 'skip' or 'alter'")
+        if mode not in ("skip", "alter", "swap"):
+            raise ValueError("mode is 'skip', 'alter' or 'swap'")
         self.mode = mode
         self.capture = capture
         self.boost = boost
@@ -361,6 +369,7 @@ class DishonestLeader(Behaviour):
             "usurped-block",
             [p.address] if own is not None else [],
             proof,
+            proof,
         )
 
     def aggregate(
@@ -369,7 +378,7 @@ class DishonestLeader(Behaviour):
         round: int,
         contributions: Sequence[Contribution],
         rejected: Sequence[Rejection],
-    ) -> tuple[Params, list[str], list[Rejection]]:
+    ) -> tuple[QuantizedModel, list[Contribution], list[Rejection]]:
         if self.mode == "skip":
             own = [c for c in contributions if c.address == p.address] or list(contributions[:1])
             kept = {c.address for c in own}
@@ -378,12 +387,18 @@ class DishonestLeader(Behaviour):
                 for c in contributions
                 if c.address not in kept
             ]
-            params = fedavg([c.params for c in own], [c.num_samples for c in own])
-            return params, [c.address for c in own], [*rejected, *lies]
-        params, accepted, kept = super().aggregate(p, round, contributions, rejected)
-        params[-2] = np.roll(params[-2], 1, axis=1)
-        params[-1] = np.roll(params[-1], 1)
-        return params, accepted, kept
+            return fedavg_int(own), own, [*rejected, *lies]
+        model, accepted, kept = super().aggregate(p, round, contributions, rejected)
+        classes = model.weights[-1].shape[1]
+        order = np.roll(np.arange(classes), 1) if self.mode == "alter" else np.arange(classes)
+        if self.mode == "swap":
+            order[[0, 1]] = order[[1, 0]]
+        altered = replace(
+            model,
+            weights=(*model.weights[:-1], model.weights[-1][:, order]),
+            biases=(*model.biases[:-1], model.biases[-1][order]),
+        )
+        return altered, accepted, kept
 
 
 # ----------------------------------------------------------------------------- audits
@@ -426,7 +441,7 @@ def audit_aggregate(
     published = open_global(envelope, auditor.address, auditor.identity.keys.private)
     if global_commitment(published) != block.global_commitment:
         return False
-    models, weights = [], []
+    contributions = []
     for registered in ledger.participants(task_id):
         on_chain = ledger.submission(task_id, round, registered.address)
         if on_chain is None or not on_chain.accepted:
@@ -436,13 +451,13 @@ def audit_aggregate(
             raise KeyError(f"no package key for accepted participant {registered.address}")
         cid = ledger.model_cid(task_id, round, registered.address)
         package = open_package(key, store.get(cid))
-        models.append(package.model.dequantize())
-        weights.append(package.num_samples)
-    if not models:
+        model = in_format(package.model, auditor.task)
+        contributions.append(
+            Contribution(registered.address, model, package.salt, registered.samples)
+        )
+    if not contributions:
         return False
-    task = auditor.task
-    expected = quantize(MLP.from_params(fedavg(models, weights)), task.spec, task.test_x)
-    return expected == published.model
+    return fedavg_int(contributions) == published.model
 
 
 # ----------------------------------------------------------------------------- registry
@@ -460,6 +475,7 @@ BEHAVIOURS: dict[str, Callable[[], Behaviour]] = {
     "withholder": Withholder,
     "leader-skip": lambda: DishonestLeader("skip"),
     "leader-alter": lambda: DishonestLeader("alter"),
+    "leader-swap": lambda: DishonestLeader("swap"),
 }
 
 

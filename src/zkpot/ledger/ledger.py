@@ -64,7 +64,7 @@ AGGREGATION_VERIFY_GAS = 300_000 + 15_000 * (1 + 2 * MAX_AGGREGATION_CAPACITY)
 #: A 32-byte key in a libsodium sealed box.
 SEALED_KEY_BYTES = 80
 REGISTER_GAS_BASE = 600_000
-REGISTER_GAS_PER_PARTICIPANT = 90_000
+REGISTER_GAS_PER_PARTICIPANT = 95_000
 #: proposeBlock verifies a Groth16 proof (~210k gas) besides writing the block.
 PROPOSE_GAS_BASE = 600_000
 #: A leader turn after the first re-ranks the round's submissions (proposeBlock, handOver,
@@ -73,6 +73,10 @@ PROPOSE_GAS_BASE = 600_000
 RERANK_GAS_PER_PARTICIPANT = 12_000
 SKIP_GAS_BASE = 200_000
 PROPOSE_GAS_PER_ACCEPTED = 15_000
+#: proposeBlock also verifies the aggregation proof: the pairing, then per slot two
+#: inputs (one ecMul each) and the accepted submission's cold reads.
+AGGREGATE_GAS_BASE = 300_000
+AGGREGATE_GAS_PER_SLOT = 40_000
 #: Opening a round pre-writes one storage word per 7 participants (see ZKPoT.sol).
 GAS_PER_ROUND_WORD = 25_000
 GAS_PER_STRING_BYTE = 1_000
@@ -235,6 +239,26 @@ class Ledger:
         gas = DEPLOY_GAS + AGGREGATION_DEPLOY_GAS_PER_WORD * len(vk)
         return self.deploy_contract(bytes.fromhex(data[2:]), deployer, gas)
 
+    def is_aggregation_verifier(self, verifier: str, vk_words: Sequence[int]) -> bool:
+        """Whether the ``AggregationVerifier`` at ``verifier`` holds exactly the verifying
+        key ``vk_words`` (its ``to_evm()``): alpha, beta, gamma and delta sit verbatim in
+        the code as immutables, the input points in storage (``_ic``, slot 0)."""
+        address = checksum(verifier, "verifier")
+        vk = [int(w) for w in vk_words]
+        if len(vk) < 18:
+            return False
+        code = bytes(self.w3.eth.get_code(address))
+        if not all(w.to_bytes(32, "big") in code for w in vk[:14]):
+            return False
+        ic = vk[14:]
+        if int.from_bytes(self.w3.eth.get_storage_at(address, 0), "big") != len(ic):
+            return False
+        base = int.from_bytes(keccak(b"\0" * 32), "big")
+        return all(
+            int.from_bytes(self.w3.eth.get_storage_at(address, base + i), "big") == w
+            for i, w in enumerate(ic)
+        )
+
     def _aggregation_args(
         self, verifier: str, proof_words: Sequence[int], inputs: Sequence[int]
     ) -> tuple[Contract, list[int], list[int]]:
@@ -353,6 +377,7 @@ class Ledger:
         global_cid: str,
         accepted: Sequence[str],
         global_proof: Sequence[int],
+        aggregation_proof: Sequence[int],
     ) -> BlockProposal:
         """Append the block of a closed round (only the current turn's leader may).
 
@@ -360,6 +385,9 @@ class Ledger:
         ``global_commitment`` classifies ``global_count`` test samples correctly, with
         :meth:`global_tag` as the tag. ``accepted`` is a set of participants with valid
         submissions; it is sent (and hashed) in ascending address order.
+        ``aggregation_proof`` (eight EVM words) proves that the global model is the
+        weighted average of the accepted submissions' models, for the public inputs
+        :meth:`aggregation_inputs` gives.
         """
         uint("task_id", task_id, 2**256 - 1, minimum=1)
         uint("round", round, UINT32_MAX)
@@ -370,6 +398,7 @@ class Ledger:
         if not isinstance(global_cid, str) or not global_cid:
             raise InvalidArgument("global_cid must be a non-empty string")
         proof = words("global_proof", global_proof, PROOF_WORDS, hashes.BASE_FIELD)
+        aggregate = words("aggregation_proof", aggregation_proof, PROOF_WORDS, hashes.BASE_FIELD)
         ordered = hashes.sort_addresses([checksum(a, "accepted address") for a in accepted])
         if len(set(ordered)) != len(ordered):
             raise InvalidArgument("an accepted address is listed twice")
@@ -381,6 +410,8 @@ class Ledger:
             + GAS_PER_ROUND_WORD * words_to_open
             + GAS_PER_STRING_BYTE * len(global_cid.encode())
             + RERANK_GAS_PER_PARTICIPANT * task.participant_count
+            + AGGREGATE_GAS_BASE
+            + AGGREGATE_GAS_PER_SLOT * task.capacity
         )
         result = self.transact(
             leader,
@@ -393,6 +424,7 @@ class Ledger:
             global_cid,
             ordered,
             proof,
+            aggregate,
             gas=gas,
         )
         return BlockProposal(result.event("BlockProposed").args["blockHash"], result)
@@ -462,10 +494,13 @@ class Ledger:
             window,
             current_round,
             participant_count,
+            aggregator,
+            capacity,
             test_set_hash,
             model_spec_hash,
             initial_commitment,
             genesis,
+            padding_commitment,
             test_set_cid,
             initial_cid,
         ) = self._view(self.contract.functions.task(task_id))
@@ -485,12 +520,29 @@ class Ledger:
             participant_count=participant_count,
             current_round=current_round,
             genesis_hash=bytes(genesis),
+            aggregator=aggregator,
+            capacity=capacity,
+            padding_commitment=padding_commitment,
         )
 
     def participants(self, task_id: int) -> tuple[Member, ...]:
         """The task's participant registry, in registration order."""
         accounts, keys = self._view(self.contract.functions.participants(task_id))
-        return tuple(Member(a, k) for a, k in zip(accounts, keys, strict=True))
+        counts = self._view(self.contract.functions.sampleCounts(task_id))
+        return tuple(Member(a, k, n) for a, k, n in zip(accounts, keys, counts, strict=True))
+
+    def aggregation_inputs(
+        self, task_id: int, round: int, global_commitment: int, accepted: Sequence[str]
+    ) -> list[int]:
+        """The public inputs the ledger gives a block's aggregation proof, as the contract
+        computes them: ``[global commitment, C_1, λ_1, ..., C_cap, λ_cap]`` for ``accepted``
+        (sent in ascending address order) and empty slots after them."""
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        field_element("global_commitment", global_commitment)
+        ordered = hashes.sort_addresses([checksum(a, "accepted address") for a in accepted])
+        call = self.contract.functions.aggregationInputs(task_id, round, global_commitment, ordered)
+        return [int(v) for v in self._view(call)]
 
     def round_state(self, task_id: int, round: int) -> RoundView:
         """Status, schedule, submissions and best count of a round."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -20,11 +20,13 @@ MAX_SAMPLES = 2**31 - 2
 
 @dataclass(frozen=True)
 class Member:
-    """A registered participant of a task: its account and its X25519 public key (one entry
-    of ``TaskParams.participants`` / ``participantKeys``)."""
+    """A registered participant of a task: its account, its X25519 public key and its
+    registered sample count, the weight of its model in every aggregate (one entry of
+    ``TaskParams.participants`` / ``participantKeys`` / ``sampleCounts``)."""
 
     address: str
     x25519_key: bytes
+    samples: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "address", checksum(self.address, "participant address"))
@@ -32,6 +34,7 @@ class Member:
         if len(key) != 32 or not any(key):
             raise InvalidArgument("an X25519 public key is 32 bytes, not all zero")
         object.__setattr__(self, "x25519_key", key)
+        uint("samples", self.samples, UINT32_MAX, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,16 @@ class TaskParams:
     window: int
     initial_commitment: int
     initial_cid: str
-    participants: tuple[Member, ...] = field(default=())
+    participants: tuple[Member, ...]
+    #: the ``AggregationVerifier`` of the task's aggregation circuit
+    aggregator: str
+    #: the commitment of an empty aggregation slot (``proving.padding_commitment``)
+    padding_commitment: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verifier", checksum(self.verifier, "verifier"))
+        object.__setattr__(self, "aggregator", checksum(self.aggregator, "aggregator"))
+        field_element("padding_commitment", self.padding_commitment)
         object.__setattr__(self, "participants", tuple(self.participants))
         for name in ("test_set_hash", "model_spec_hash"):
             if len(bytes(getattr(self, name))) != 32:
@@ -82,6 +91,9 @@ class TaskParams:
             self.initial_cid,
             [p.address for p in self.participants],
             [p.x25519_key for p in self.participants],
+            [p.samples for p in self.participants],
+            self.aggregator,
+            self.padding_commitment,
         )
 
 
@@ -105,6 +117,10 @@ class TaskView:
     participant_count: int
     current_round: int
     genesis_hash: bytes
+    aggregator: str
+    #: aggregation slots: the most submissions one block may aggregate
+    capacity: int
+    padding_commitment: int
 
     @property
     def finished(self) -> bool:

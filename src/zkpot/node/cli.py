@@ -45,16 +45,24 @@ def _fail(message: str) -> typer.Exit:
 
 def keygen(
     out: Annotated[Path, typer.Argument(help="Key file to create (mode 0600, never overwritten).")],
+    samples: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=2**32 - 1,
+            help="Size of this participant's training set: its registered FedAvg weight.",
+        ),
+    ],
 ) -> None:
     """Create a key file: an Ethereum account and an X25519 key pair (OS CSPRNG).
 
-    Prints the participants-file line (address and X25519 public key) to give the
-    publisher; the key file itself never leaves this machine.
+    Prints the participants-file line (address, X25519 public key and sample count) to
+    give the publisher; the key file itself never leaves this machine.
     """
     from zkpot.node.keys import KeyFileError, generate_key_file
 
     try:
-        entry = generate_key_file(out)
+        entry = generate_key_file(out, samples)
     except (KeyFileError, OSError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(entry))

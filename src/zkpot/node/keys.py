@@ -83,12 +83,15 @@ def write_key_file(path: Path, identity: Identity) -> None:
     _write_document(Path(path), identity_to_json(identity))
 
 
-def generate_key_file(path: Path) -> dict[str, str]:
-    """Write fresh keys (OS CSPRNG) to a new key file; returns its participants-file entry."""
+def generate_key_file(path: Path, samples: int) -> dict[str, str | int]:
+    """Write fresh keys (OS CSPRNG) to a new key file; returns its participants-file entry,
+    which registers ``samples`` (the size of the participant's training set) as its weight."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples < 2**32:
+        raise KeyFileError(f"a sample count is an integer in [1, 2^32), got {samples!r}")
     account: LocalAccount = Account.create()
     keys = generate_keypair()
     _write_document(Path(path), _document(account, keys))
-    return {"address": account.address, "x25519": keys.public.hex()}
+    return {"address": account.address, "x25519": keys.public.hex(), "samples": samples}
 
 
 def _write_document(path: Path, doc: dict[str, str]) -> None:
@@ -132,7 +135,8 @@ def read_key_file(path: Path) -> Identity:
 
 
 def read_participants_file(path: Path) -> tuple[Member, ...]:
-    """The registrations in a participants file (JSON array or JSON lines), in order."""
+    """The registrations in a participants file (JSON array or JSON lines of ``{address,
+    x25519, samples}``), in order."""
     from zkpot.ledger.model import Member
 
     path = Path(path)
@@ -151,9 +155,13 @@ def read_participants_file(path: Path) -> tuple[Member, ...]:
     registrations = []
     for i, entry in enumerate(entries):
         try:
-            registrations.append(Member(entry["address"], bytes.fromhex(entry["x25519"])))
+            registrations.append(
+                Member(entry["address"], bytes.fromhex(entry["x25519"]), entry["samples"])
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise KeyFileError(f"{path}: entry {i} is not {{address, x25519}} ({exc})") from exc
+            raise KeyFileError(
+                f"{path}: entry {i} is not {{address, x25519, samples}} ({exc})"
+            ) from exc
     if not registrations:
         raise KeyFileError(f"{path} lists no participant")
     if len({r.address for r in registrations}) != len(registrations):

@@ -2,22 +2,25 @@
 
 The ledger holds what consensus needs (verifier address, test-set hash and CID, model-spec
 hash, threshold, rounds, window, initial model, registry). A participant on another
-machine needs more: the proving key (tens of MB), the model spec itself and the data set
+machine needs more: the proving keys of both circuits (accuracy and aggregation: any
+submitter may lead), the model spec itself, the task's fixed-point format and the data set
 the task is about. The publisher puts these in the content store and describes them in a
-**task manifest**, a small JSON object in the store too (``format: zkpot-task/v1``)::
+**task manifest**, a small JSON object in the store too (``format: zkpot-task/v2``)::
 
-    {"format": "zkpot-task/v1", "name": …, "dataset": "digits", "spec": {…ModelSpec…},
+    {"format": "zkpot-task/v2", "name": …, "dataset": "digits", "spec": {…ModelSpec…},
+     "weight_scales": [0.0125, 0.0125],
      "threshold": 0.3, "rounds": 3, "window": 600, "test_samples": 64, "seed": 3,
      "test_set_cid": …, "test_set_hash": …, "model_spec_hash": …,
-     "proving_key_cid": …, "verifying_key_cid": …, "verifier": "0x…", "constraints": …}
+     "proving_key_cid": …, "verifying_key_cid": …, "verifier": "0x…", "constraints": …,
+     "aggregation_key_cid": …, "aggregator": "0x…"}
 
 The contract has no field for the manifest's CID, so the publisher hands it out with a
 **task file** (``format: zkpot-task-ref/v1``): chain id, ZKPoT contract address, task id
 and manifest CID. Nothing in it is secret. Whoever loads a task checks the manifest
 against the chain (:func:`load_task`): the test set fetched by its on-chain CID must hash
 to the on-chain test-set hash, the spec to the on-chain spec hash, the threshold, rounds
-and window must match, the verifier must be the task's, and the proving key's verifying
-key must be the one built into that verifier contract. A wrong or tampered manifest is
+and window must match, the verifiers must be the task's, and each proving key's verifying
+key must be the one built into its verifier contract. A wrong or tampered manifest is
 therefore refused before any proof is made; the store checks every object against its CID.
 """
 
@@ -43,7 +46,7 @@ from zkpot.publish import task_params
 from zkpot.store import ContentStore
 from zkpot.store.cid import normalize_cid
 
-MANIFEST_FORMAT = "zkpot-task/v1"
+MANIFEST_FORMAT = "zkpot-task/v2"
 TASK_FILE_FORMAT = "zkpot-task-ref/v1"
 
 #: progress(step): called before each step of publishing, for a status line.
@@ -109,6 +112,8 @@ _TEXT_FIELDS = (
     "proving_key_cid",
     "verifying_key_cid",
     "verifier",
+    "aggregation_key_cid",
+    "aggregator",
 )
 
 
@@ -131,12 +136,19 @@ class TaskManifest:
     verifying_key_cid: str
     verifier: str
     constraints: int
+    weight_scales: tuple[float, ...] | None
+    aggregation_key_cid: str
+    aggregator: str
 
     def to_bytes(self) -> bytes:
         doc: dict[str, Any] = {"format": MANIFEST_FORMAT}
         for f in fields(self):
             value = getattr(self, f.name)
-            doc[f.name] = value.to_dict() if isinstance(value, ModelSpec) else value
+            if isinstance(value, ModelSpec):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            doc[f.name] = value
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -154,6 +166,15 @@ class TaskManifest:
             doc["spec"] = ModelSpec.from_dict(doc["spec"])
         except ValueError as exc:
             raise ManifestError(f"the manifest's model spec is invalid: {exc}") from exc
+        scales = doc["weight_scales"]
+        if not isinstance(scales, list) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and 0 < x < float("inf")
+            for x in scales
+        ):
+            raise ManifestError("manifest field weight_scales must be a list of positive numbers")
+        if len(scales) != doc["spec"].num_layers:
+            raise ManifestError("the manifest has one weight scale per layer of its spec")
+        doc["weight_scales"] = tuple(float(x) for x in scales)
         manifest = cls(**doc)
         for name in ("rounds", "window", "test_samples", "seed", "constraints"):
             value = getattr(manifest, name)
@@ -196,13 +217,17 @@ def publish_task(
     to ``store``; the manifest is stored before the task is registered, so it is there as
     soon as the task is visible on chain.
     """
-    step("setup of the circuit")
+    if task.weight_scales is None:
+        raise ValueError(f"task {task.name} has no fixed-point format (weight_scales)")
+    step("setup of the circuits")
     t = time.perf_counter()
     pk, vk = proving.setup(task.circuit)
+    capacity = min(len(registrations), proving.MAX_AGGREGATION_CAPACITY)
+    aggregation_key, aggregation_vk = proving.setup_aggregation(task.aggregation_circuit(capacity))
     setup_s = time.perf_counter() - t
-    step("deploying the verifier, storing the test set and the initial model")
-    params = task_params(ledger, store, publisher, task, vk, registrations, seed)
-    step("storing the proving key and verifying key")
+    step("deploying the verifiers, storing the test set and the initial model")
+    params = task_params(ledger, store, publisher, task, vk, aggregation_vk, registrations, seed)
+    step("storing the proving keys and verifying key")
     manifest = TaskManifest(
         name=task.name,
         dataset=task.dataset,
@@ -219,6 +244,9 @@ def publish_task(
         verifying_key_cid=store.put(vk.to_bytes()),
         verifier=params.verifier,
         constraints=pk.num_constraints,
+        weight_scales=task.weight_scales,
+        aggregation_key_cid=store.put(aggregation_key.to_bytes()),
+        aggregator=params.aggregator,
     )
     manifest_cid = store.put(manifest.to_bytes())
     step("registering the task")
@@ -237,6 +265,7 @@ class LoadedTask:
     chain: TaskView
     pk: proving.ProvingKey
     vk: proving.VerifyingKey
+    aggregation_key: proving.AggregationKey
 
 
 def load_task(ledger: Ledger, store: ContentStore, ref: TaskRef) -> LoadedTask:
@@ -263,6 +292,7 @@ def load_task(ledger: Ledger, store: ContentStore, ref: TaskRef) -> LoadedTask:
         threshold=manifest.threshold,
         rounds=manifest.rounds,
         window_s=manifest.window,
+        weight_scales=manifest.weight_scales,
     )
     checks = [
         ("test-set hash", task.test_set_hash, chain.test_set_hash),
@@ -272,6 +302,7 @@ def load_task(ledger: Ledger, store: ContentStore, ref: TaskRef) -> LoadedTask:
         ("rounds", task.rounds, chain.rounds),
         ("window", task.window_s, chain.window),
         ("verifier", manifest.verifier, chain.verifier),
+        ("aggregator", manifest.aggregator, chain.aggregator),
     ]
     for what, ours, theirs in checks:
         if ours != theirs:
@@ -284,4 +315,10 @@ def load_task(ledger: Ledger, store: ContentStore, ref: TaskRef) -> LoadedTask:
     code = bytes(ledger.w3.eth.get_code(chain.verifier))
     if not all(w.to_bytes(32, "big") in code for w in vk.to_evm()):
         raise ManifestError("the proving key does not belong to the task's verifier contract")
-    return LoadedTask(ref, manifest, task, chain, pk, vk)
+    aggregation_key = proving.AggregationKey.from_bytes(store.get(manifest.aggregation_key_cid))
+    if aggregation_key.capacity != chain.capacity:
+        raise ManifestError("the aggregation key's slots are not the task's")
+    aggregation_vk = aggregation_key.verifying_key().to_evm()
+    if not ledger.is_aggregation_verifier(chain.aggregator, aggregation_vk):
+        raise ManifestError("the aggregation key does not belong to the task's aggregator")
+    return LoadedTask(ref, manifest, task, chain, pk, vk, aggregation_key)

@@ -112,7 +112,8 @@ class ParticipantNode:
         self.config = config or NodeConfig()
         self.emit = emit
         self.task_id = loaded.ref.task_id
-        registry = {m.address: m.x25519_key for m in ledger.participants(self.task_id)}
+        members = ledger.participants(self.task_id)
+        registry = {m.address: m.x25519_key for m in members}
         order = list(registry)
         if identity.address not in registry:
             raise NodeError(f"{identity.address} is not registered in task {self.task_id}")
@@ -127,7 +128,16 @@ class ParticipantNode:
             f"P{part}", part, identity, x, y, task, seed, training, behaviour
         )
         self.machine = RoundMachine(
-            self.participant, ledger, store, loaded.pk, self.task_id, registry, state, self._emit
+            self.participant,
+            ledger,
+            store,
+            loaded.pk,
+            self.task_id,
+            registry,
+            {m.address: m.samples for m in members},
+            loaded.aggregation_key,
+            state,
+            self._emit,
         )
 
     @property

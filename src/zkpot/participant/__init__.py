@@ -12,6 +12,7 @@ from zkpot.participant.participant import (
     DEFAULT_TRAINING,
     HONEST,
     NO_KEY,
+    NO_SLOT,
     Behaviour,
     Claim,
     Contribution,
@@ -22,6 +23,8 @@ from zkpot.participant.participant import (
     Submitted,
     Training,
     Unprovable,
+    fedavg_int,
+    in_format,
     split_training_data,
 )
 
@@ -30,6 +33,7 @@ __all__ = [
     "DEFAULT_TRAINING",
     "HONEST",
     "NO_KEY",
+    "NO_SLOT",
     "Behaviour",
     "Claim",
     "Contribution",
@@ -40,5 +44,7 @@ __all__ = [
     "Submitted",
     "Training",
     "Unprovable",
+    "fedavg_int",
+    "in_format",
     "split_training_data",
 ]

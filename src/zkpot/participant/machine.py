@@ -52,12 +52,13 @@ from zkpot.exchange import (
     seal_global,
     seal_package,
 )
-from zkpot.learning.model import MLP
-from zkpot.learning.quantize import quantize
+from zkpot.learning.aggregate import aggregation_weights
+from zkpot.learning.integer_model import QuantizationError
 from zkpot.ledger import Ledger, LedgerError, RoundBlockView, RoundStatus
 from zkpot.participant.participant import (
     COMMITMENT_MISMATCH,
     NO_KEY,
+    NO_SLOT,
     Claim,
     Contribution,
     Participant,
@@ -65,6 +66,7 @@ from zkpot.participant.participant import (
     SubmissionContext,
     Submitted,
     Unprovable,
+    in_format,
 )
 from zkpot.participant.records import (
     Records,
@@ -131,12 +133,28 @@ class RoundMachine:
     pk: proving.ProvingKey
     task_id: int
     registry: Mapping[str, bytes]
+    #: every registered address's sample count: its model's weight in an aggregate
+    sample_counts: Mapping[str, int]
+    aggregation_key: proving.AggregationKey
     records: Records
     emit: Emit = _ignore
     #: The blocks this participant appended (proposed or skipped), by round.
     blocks: dict[int, RoundBlock] = field(default_factory=dict, init=False)
+    #: Seconds this participant spent proving each round's aggregate, as leader.
+    aggregation_s: dict[int, float] = field(default_factory=dict, init=False)
+    #: Whether the task's aggregation verifier accepted that proof (a static call).
+    aggregation_verified: dict[int, bool] = field(default_factory=dict, init=False)
+    #: That proof's EVM words and the public inputs the ledger gave it.
+    aggregation_proofs: dict[int, tuple[list[int], list[int]]] = field(
+        default_factory=dict, init=False
+    )
     #: (round, turn) pairs already acted on in phase two.
     _acted: set[tuple[int, int]] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def aggregator(self) -> str:
+        """The task's aggregation verifier contract."""
+        return self.ledger.task(self.task_id).aggregator
 
     @property
     def address(self) -> str:
@@ -233,7 +251,10 @@ class RoundMachine:
         proof (this participant's keys are not the task's: no submission could pass)."""
         p, task, ledger = self.participant, self.participant.task, self.ledger
         self._event("proving", r)
-        qmodel = quantize(p.model, task.spec, task.test_x)
+        try:
+            qmodel = task.quantize(p.model)
+        except QuantizationError as exc:
+            return self._skip(r, str(Unprovable(f"the model has no proof: {exc}")))
         salt = proving.new_salt()
         tag = ledger.binding_tag(self.task_id, r, self.address)
         t = time.perf_counter()
@@ -251,7 +272,7 @@ class RoundMachine:
         if not ledger.verify_proof(verifier, proven.proof.to_evm(), inputs):
             raise ProofRejected("the task's verifier contract rejects this participant's proof")
         handed = p.behaviour.handed_model(p, r)
-        packaged = qmodel if handed is p.model else quantize(handed, task.spec, task.test_x)
+        packaged = qmodel if handed is p.model else task.quantize(handed)
         key, ciphertext = seal_package(ModelPackage(packaged, salt, p.num_samples))
         cid = self.store.put(ciphertext)
         honest = Claim(proven.commitment, proven.count, tuple(proven.proof.to_evm()), cid)
@@ -427,7 +448,7 @@ class RoundMachine:
             # An earlier run's proposal was mined in the meantime.
             self.records.advance(r, Stage.PROPOSED, leader=self.address)
             return True
-        except (BelowThreshold, LedgerError, Unprovable) as exc:
+        except (BelowThreshold, LedgerError, Unprovable, ProofRejected) as exc:
             self._event("no_block", r, reason=str(exc), **self._refusal(exc))
             return False
         self.blocks[r] = block
@@ -446,12 +467,14 @@ class RoundMachine:
             accepted=list(block.accepted),
             rejected=[vars(x) for x in block.rejected],
             gas=gas,
+            aggregation_prove_s=round(self.aggregation_s.get(r, 0.0), 3),
         )
         return True
 
     def open_contributions(self, r: int) -> tuple[list[Contribution], list[Rejection]]:
         """Every submission of round ``r`` the leader can open and check against its
-        on-chain commitment, in registration order, and the ones it rejects (with why)."""
+        on-chain commitment, in registration order, with its registered sample count, and
+        the ones it rejects (with why)."""
         handed = self.ledger.handovers(self.task_id, r, leader=self.address)
         contributions: list[Contribution] = []
         rejected: list[Rejection] = []
@@ -464,11 +487,15 @@ class RoundMachine:
             except (ExchangeError, StoreError, SealError) as exc:
                 rejected.append(Rejection(address, str(exc)))
                 continue
-            if proving.commit(package.model, package.salt) != on_chain.commitment:
+            if (
+                package.model.spec != self.participant.task.spec
+                or proving.commit(package.model, package.salt) != on_chain.commitment
+            ):
                 rejected.append(Rejection(address, COMMITMENT_MISMATCH))
                 continue
+            model = in_format(package.model, self.participant.task)
             contributions.append(
-                Contribution(address, package.model.dequantize(), package.num_samples)
+                Contribution(address, model, package.salt, self.sample_counts[address])
             )
         return contributions, rejected
 
@@ -484,23 +511,51 @@ class RoundMachine:
             raise ExchangeError(NO_KEY)
         return open_package(key, self.store.get(self.ledger.model_cid(self.task_id, r, address)))
 
-    def aggregate(self, r: int) -> tuple[ModelPackage, list[str], list[Rejection]]:
+    def aggregate(
+        self, r: int
+    ) -> tuple[ModelPackage, proving.ProvenAggregate, list[str], list[Rejection]]:
         """The leader's aggregation step: the global model of round ``r`` from the opened
-        contributions (FedAvg weighted by sample count, or what the behaviour does
-        instead), quantised for the task under a fresh salt, with the addresses it
-        aggregates and the submissions it rejects."""
-        p, task = self.participant, self.participant.task
+        contributions (FedAvg in integers weighted by the registered sample counts, or
+        what the behaviour does instead) under a fresh salt, the proof that the accepted
+        contributions average to the honest aggregate, the accepted addresses (ascending,
+        the slots' order) and the rejected submissions.
+
+        Raises :class:`Unprovable` when nothing can be aggregated or proven."""
+        p = self.participant
         contributions, rejected = self.open_contributions(r)
-        params, accepted, rejected = p.behaviour.aggregate(p, r, contributions, rejected)
-        kept = set(accepted)
-        weight = sum(c.num_samples for c in contributions if c.address in kept)
-        model = quantize(MLP.from_params(params), task.spec, task.test_x)
-        return ModelPackage(model, proving.new_salt(), weight), accepted, rejected
+        if not contributions:
+            raise Unprovable("no submission of the round opens its commitment")
+        try:
+            model, accepted, rejected = p.behaviour.aggregate(p, r, contributions, rejected)
+        except QuantizationError as exc:
+            raise Unprovable(f"the contributions do not average: {exc}") from exc
+        if not accepted:
+            raise Unprovable("the aggregate accepts no submission")
+        if len(accepted) > self.aggregation_key.capacity:
+            # The registration order decides which models fill the slots.
+            rejected = [
+                *rejected,
+                *(Rejection(c.address, NO_SLOT) for c in accepted[self.aggregation_key.capacity :]),
+            ]
+            accepted = accepted[: self.aggregation_key.capacity]
+        salt = proving.new_salt()
+        slots = sorted(accepted, key=lambda c: int(c.address, 16))
+        weights = aggregation_weights([c.num_samples for c in slots])
+        t = time.perf_counter()
+        try:
+            slot_inputs = [(c.model, c.salt, w) for c, w in zip(slots, weights, strict=True)]
+            proven = proving.prove_aggregation(self.aggregation_key, slot_inputs, salt)
+        except (proving.ProverError, QuantizationError, ValueError) as exc:
+            raise Unprovable(f"the aggregate has no proof: {exc}") from exc
+        self.aggregation_s[r] = time.perf_counter() - t
+        weight = sum(c.num_samples for c in slots)
+        return ModelPackage(model, salt, weight), proven, [c.address for c in slots], rejected
 
     def _propose(self, r: int) -> tuple[RoundBlock, int]:
-        """Aggregate, prove the global model, publish it and propose the block."""
+        """Aggregate and prove it, prove the global model's count, publish it and propose
+        the block."""
         p, task, ledger = self.participant, self.participant.task, self.ledger
-        package, accepted, rejected = self.aggregate(r)
+        package, aggregate, accepted, rejected = self.aggregate(r)
         commitment = global_commitment(package)
         tag = ledger.global_tag(self.task_id, r, self.address)
         try:
@@ -510,6 +565,13 @@ class RoundMachine:
         if p.behaviour.checks_threshold and proven.count < task.min_count:
             # An honest leader's aggregate that cannot pass: no block this turn.
             raise BelowThreshold(proven.count, task.min_count)
+        aggregation_proof = aggregate.proof.to_evm()
+        inputs = ledger.aggregation_inputs(self.task_id, r, commitment, accepted)
+        verified = ledger.verify_aggregation(self.aggregator, aggregation_proof, inputs)
+        self.aggregation_verified[r] = verified
+        self.aggregation_proofs[r] = (list(aggregation_proof), inputs)
+        if p.behaviour.checks_threshold and not verified:
+            raise ProofRejected("the task's aggregation verifier rejects this leader's proof")
         cid = self.store.put(seal_global(package, self.registry))
         head = ledger.head(self.task_id)
         me = ledger.round_state(self.task_id, r)
@@ -523,6 +585,7 @@ class RoundMachine:
             cid,
             accepted,
             proven.proof.to_evm(),
+            aggregation_proof,
         )
         block = RoundBlock(
             task_id=self.task_id,

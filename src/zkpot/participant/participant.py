@@ -12,7 +12,7 @@ the steps they deviate in. The round itself, stage by stage, is the state machin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from eth_account import Account
@@ -24,9 +24,9 @@ from zkpot.exchange import (
     global_commitment,
     open_global,
 )
+from zkpot.learning.aggregate import aggregate, aggregation_weights
 from zkpot.learning.datasets import load_dataset
 from zkpot.learning.dp import DPConfig, train_dp_sgd
-from zkpot.learning.fedavg import fedavg
 from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP, train_sgd
 from zkpot.learning.partition import split
@@ -116,16 +116,20 @@ class SubmissionContext:
 
 @dataclass(frozen=True, eq=False)
 class Contribution:
-    """A model the leader opened and checked against its commitment, ready to aggregate."""
+    """A model the leader opened and checked against its commitment, ready to aggregate:
+    the submitter, its model in the task's format, the salt that opens its commitment and
+    its registered sample count (its weight)."""
 
     address: str
-    params: list[NDArray[np.float64]]
+    model: QuantizedModel
+    salt: int
     num_samples: int
 
 
 #: The leader's reasons for leaving a submission out of the aggregate.
 NO_KEY = "no key was handed over"
 COMMITMENT_MISMATCH = "the model does not open its commitment"
+NO_SLOT = "the task's aggregation circuit has no slot left"
 
 
 class Behaviour:
@@ -176,11 +180,27 @@ class Behaviour:
         round: int,
         contributions: Sequence[Contribution],
         rejected: Sequence[Rejection],
-    ) -> tuple[list[NDArray[np.float64]], list[str], list[Rejection]]:
-        """The leader's aggregate: FedAvg weighted by sample count over every contribution.
-        Returns the global parameters, the accepted addresses and the rejections."""
-        params = fedavg([c.params for c in contributions], [c.num_samples for c in contributions])
-        return params, [c.address for c in contributions], list(rejected)
+    ) -> tuple[QuantizedModel, list[Contribution], list[Rejection]]:
+        """The leader's aggregate: FedAvg in integers (``zkpot.learning.aggregate``),
+        weighted by the registered sample counts, over every contribution. Returns the
+        global model, the contributions it aggregates (the block's accepted set, whose
+        aggregation the leader proves) and the rejections."""
+        return fedavg_int(contributions), list(contributions), list(rejected)
+
+
+def in_format(model: QuantizedModel, task: Task) -> QuantizedModel:
+    """``model``'s integers read in the task's fixed-point format. The weight scales a
+    package carries are the sender's word, and no commitment covers them: a model from
+    another party is read at the task's scales (where the task has a format)."""
+    if task.weight_scales is None:
+        return model
+    return replace(model, weight_scales=task.weight_scales)
+
+
+def fedavg_int(contributions: Sequence[Contribution]) -> QuantizedModel:
+    """The rounded, sample-weighted average of the contributions' integer models."""
+    models = [c.model for c in contributions]
+    return aggregate(models, aggregation_weights([c.num_samples for c in contributions]))
 
 
 HONEST = Behaviour()
@@ -260,7 +280,7 @@ class Participant:
             raise ExchangeError("the global model does not have the task's architecture")
         if global_commitment(package) != commitment:
             raise ExchangeError("the global model does not match its on-chain commitment")
-        return package.model.dequantize()
+        return in_format(package.model, self.task).dequantize()
 
 
 def split_training_data(

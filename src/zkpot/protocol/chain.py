@@ -28,6 +28,12 @@ class Registration:
     initial_commitment: FieldElement
     initial_cid: Cid
     genesis_hash: Hash32
+    #: each participant's registered sample count (its FedAvg weight), in registry order
+    sample_counts: tuple[int, ...]
+    #: aggregation slots of the task's aggregation circuit
+    capacity: int
+    #: commitment of an empty aggregation slot
+    padding_commitment: FieldElement
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,29 @@ class RoundHasLeader(InvalidBlock):
     fields = ("taskId", "round", "leader")
 
 
+class EmptyAggregate(InvalidBlock):
+    """A block must aggregate at least one accepted submission."""
+
+    explanation = "the block accepts no submission: a global model aggregates at least one"
+
+
+class TooManyContributions(InvalidBlock):
+    """A block accepts more submissions than the task's aggregation circuit has slots."""
+
+    fields = ("accepted", "capacity")
+    explanation = "the block accepts {accepted} submissions; the task aggregates at most {capacity}"
+
+
+class InvalidAggregationProof(InvalidBlock):
+    """A block's aggregation proof does not verify: its global model is not the weighted
+    average of the accepted submissions' models."""
+
+    explanation = (
+        "the aggregation proof does not verify: the global model is not the weighted "
+        "average of the accepted models"
+    )
+
+
 #: Every rule error, by the name of the contract's custom error it mirrors.
 RULE_ERRORS: dict[str, type[InvalidTransaction]] = {
     cls.__name__: cls
@@ -207,6 +230,9 @@ RULE_ERRORS: dict[str, type[InvalidTransaction]] = {
         InvalidGlobalProof,
         AcceptedNotSorted,
         RoundHasLeader,
+        EmptyAggregate,
+        TooManyContributions,
+        InvalidAggregationProof,
     )
 }
 

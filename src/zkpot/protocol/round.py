@@ -26,7 +26,9 @@ from zkpot.protocol.errors import (
     BlockAlreadyProposed,
     CountAboveSamples,
     DuplicateSubmission,
+    EmptyAggregate,
     GlobalBelowThreshold,
+    InvalidAggregationProof,
     InvalidCommitment,
     InvalidGlobalProof,
     InvalidProof,
@@ -38,6 +40,7 @@ from zkpot.protocol.errors import (
     RoundHasLeader,
     RoundNotOpen,
     RoundStillOpen,
+    TooManyContributions,
     UnknownTask,
 )
 from zkpot.protocol.hashes import binding_tag, global_tag, tie_break_rank
@@ -46,12 +49,23 @@ from zkpot.protocol.types import ZERO_ADDRESS, Address, FieldElement, Timestamp,
 
 #: verify(proof words, commitment, count, tag) -> bool: the task's verifier contract.
 Verifier = Callable[[tuple[int, ...], FieldElement, int, FieldElement], bool]
+#: verify_aggregate(proof words, public inputs) -> bool: the task's aggregation verifier.
+AggregateVerifier = Callable[[tuple[int, ...], tuple[int, ...]], bool]
+
+#: Fractional bits of an aggregation weight (ZKPoT.AGGREGATION_FRAC_BITS).
+AGGREGATION_FRAC_BITS = 14
 
 #: A 32-byte key in a libsodium sealed box (32-byte ephemeral key, 16-byte tag).
 SEALED_KEY_BYTES = 80
 
 
-def state_transition(chain: Chain, tx: Transaction, now: Timestamp, verify: Verifier) -> Chain:
+def state_transition(
+    chain: Chain,
+    tx: Transaction,
+    now: Timestamp,
+    verify: Verifier,
+    verify_aggregate: AggregateVerifier,
+) -> Chain:
     """The ledger state after ``tx`` is mined at ``now``, or the rule it breaks."""
     if tx.task_id != chain.registration.task_id:
         raise UnknownTask(tx.task_id)
@@ -62,7 +76,7 @@ def state_transition(chain: Chain, tx: Transaction, now: Timestamp, verify: Veri
             apply_hand_over(chain, tx, now)
             return chain
         case Proposal():  # CLOSED -> FINALIZED: leader(k) appends the block
-            return apply_block(chain, tx, now, verify)
+            return apply_block(chain, tx, now, verify, verify_aggregate)
         case Skip():  # CLOSED, no leader left -> FINALIZED: the previous model carries over
             return skip_round(chain, tx, now)
 
@@ -143,8 +157,15 @@ def apply_hand_over(chain: Chain, tx: HandOver, now: Timestamp) -> None:
         raise NotLeader(tx.leader, holder.submitter)
 
 
-def apply_block(chain: Chain, tx: Proposal, now: Timestamp, verify: Verifier) -> Chain:
-    """``proposeBlock``: the turn's leader appends the block with a proven global model."""
+def apply_block(
+    chain: Chain,
+    tx: Proposal,
+    now: Timestamp,
+    verify: Verifier,
+    verify_aggregate: AggregateVerifier,
+) -> Chain:
+    """``proposeBlock``: the turn's leader appends the block with a global model proven to
+    reach the threshold and to be the weighted average of exactly the accepted models."""
     reg = chain.registration
     _require_closed_round(chain, tx.round, now)
     leader = _require_leader(chain, now)
@@ -161,7 +182,9 @@ def apply_block(chain: Chain, tx: Proposal, now: Timestamp, verify: Verifier) ->
     tag = global_tag(reg.chain_id, reg.ledger, reg.task_id, tx.round, leader.submitter)
     if not verify(tx.proof, tx.global_commitment, tx.global_count, tag):
         raise InvalidGlobalProof()
-    _require_accepted(chain, tx.accepted)
+    inputs = aggregation_inputs(chain, tx.global_commitment, tx.accepted)
+    if not verify_aggregate(tx.aggregation_proof, inputs):
+        raise InvalidAggregationProof()
     model = (tx.global_commitment, tx.global_count, tx.global_cid)
     return _append(chain, _block(chain, leader.submitter, leader.count, *model, tx.accepted), now)
 
@@ -209,15 +232,43 @@ def _require_leader(chain: Chain, now: Timestamp) -> Entry:
     return leader
 
 
-def _require_accepted(chain: Chain, accepted: tuple[Address, ...]) -> None:
-    """Strictly ascending addresses, each with a submission in the round."""
+def aggregation_weights(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """``λ_k = floor((2^(F+1) n_k + N) / (2N))``: each count's share of ``N = Σ n_k`` with
+    ``F`` fractional bits, rounded half up (``zkpot.learning.aggregate``)."""
+    total = sum(counts)
+    return tuple(((n << (AGGREGATION_FRAC_BITS + 1)) + total) // (2 * total) for n in counts)
+
+
+def aggregation_inputs(
+    chain: Chain, global_commitment: FieldElement, accepted: tuple[Address, ...]
+) -> tuple[int, ...]:
+    """The public inputs of a block's aggregation proof, ``[G, C_1, λ_1, ..., C_cap,
+    λ_cap]``: the accepted submissions' commitments with their registered sample counts'
+    weights, in the order given, then empty slots (the padding commitment, weight 0).
+    The accepted list has one to ``capacity`` strictly ascending addresses, each with a
+    submission in the round."""
+    reg = chain.registration
+    if not accepted:
+        raise EmptyAggregate()
+    if len(accepted) > reg.capacity:
+        raise TooManyContributions(len(accepted), reg.capacity)
     previous = 0
+    commitments, counts = [], []
     for i, address in enumerate(accepted):
         if int(address, 16) <= previous:
             raise AcceptedNotSorted(i)
         previous = int(address, 16)
-        if chain.round.entry(address) is None:
+        entry = chain.round.entry(address)
+        if entry is None:
             raise NoValidSubmission(address)
+        commitments.append(entry.commitment)
+        counts.append(reg.sample_counts[reg.participants.index(address)])
+    weights = aggregation_weights(tuple(counts))
+    inputs = [global_commitment]
+    for c, w in zip(commitments, weights, strict=True):
+        inputs += [c, w]
+    inputs += [reg.padding_commitment, 0] * (reg.capacity - len(accepted))
+    return tuple(inputs)
 
 
 def _block(

@@ -44,7 +44,8 @@ class HandOver:
 
 @dataclass(frozen=True)
 class Proposal:
-    """``proposeBlock(task, round, parent, G, g, gcid, accepted, proof)`` from the leader."""
+    """``proposeBlock(task, round, parent, G, g, gcid, accepted, proof, aggregationProof)``
+    from the leader."""
 
     sender: Address
     task_id: int
@@ -55,6 +56,7 @@ class Proposal:
     global_cid: Cid
     accepted: tuple[Address, ...]
     proof: tuple[int, ...]
+    aggregation_proof: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zkpot.learning.datasets import load_dataset, public_test_set
-from zkpot.learning.integer_model import ModelSpec
-from zkpot.learning.quantize import default_spec
-from zkpot.proving import AccuracyCircuit
+from zkpot.learning.integer_model import ModelSpec, QuantizedModel
+from zkpot.learning.model import MLP
+from zkpot.learning.quantize import DEFAULT_WEIGHT_SCALES, default_spec, quantize
+from zkpot.proving import AccuracyCircuit, AggregationCircuit
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,25 @@ class Task:
     threshold: float
     rounds: int
     window_s: int
+    #: The task's fixed-point format: one weight scale per layer, in which every
+    #: participant quantises its model, so that the leader averages integers (None: the
+    #: data set's default, ``zkpot.learning.quantize.DEFAULT_WEIGHT_SCALES``).
+    weight_scales: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.weight_scales is None and self.dataset in DEFAULT_WEIGHT_SCALES:
+            object.__setattr__(self, "weight_scales", DEFAULT_WEIGHT_SCALES[self.dataset])
+        if self.weight_scales is not None:
+            scales = tuple(self.weight_scales)
+            if len(scales) != self.spec.num_layers or not all(
+                isinstance(s, float | int) and not isinstance(s, bool) and 0 < s < float("inf")
+                for s in scales
+            ):
+                raise ValueError(
+                    f"a format has {self.spec.num_layers} positive finite weight scales, "
+                    f"got {scales!r}"
+                )
+            object.__setattr__(self, "weight_scales", tuple(float(s) for s in scales))
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold is an accuracy in [0, 1], got {self.threshold}")
         if self.rounds < 1:
@@ -73,6 +91,15 @@ class Task:
     @cached_property
     def circuit(self) -> AccuracyCircuit:
         return AccuracyCircuit(self.spec, self.test_x, self.test_y)
+
+    def aggregation_circuit(self, capacity: int) -> AggregationCircuit:
+        """The task's aggregation circuit with ``capacity`` slots (at most 64)."""
+        return AggregationCircuit(self.spec, capacity)
+
+    def quantize(self, model: MLP) -> QuantizedModel:
+        """``model`` in the task's integer format: its spec, quantised at the task's weight
+        scales (calibrated on the public test set where the task has no format)."""
+        return quantize(model, self.spec, self.test_x, scales=self.weight_scales)
 
     @property
     def num_samples(self) -> int:

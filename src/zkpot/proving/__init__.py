@@ -16,6 +16,7 @@ from zkpot._prover import (
     VerifyingKey,
 )
 from zkpot.proving.aggregation import (
+    MAX_AGGREGATION_CAPACITY,
     AggregationCircuit,
     ProvenAggregate,
     padding_commitment,
@@ -37,6 +38,7 @@ from zkpot.proving.system import (
 
 __all__ = [
     "FIELD_ORDER",
+    "MAX_AGGREGATION_CAPACITY",
     "AccuracyCircuit",
     "ActivationOverflowError",
     "AggregationCircuit",

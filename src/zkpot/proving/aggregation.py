@@ -21,6 +21,7 @@ from zkpot.learning.integer_model import ModelSpec, QuantizedModel
 from zkpot.proving.system import FIELD_ORDER, field_bytes, parameters
 
 __all__ = [
+    "MAX_AGGREGATION_CAPACITY",
     "AggregationCircuit",
     "ProvenAggregate",
     "padding_commitment",
@@ -28,6 +29,10 @@ __all__ = [
     "setup_aggregation",
     "verify_aggregation",
 ]
+
+
+#: The most slots an aggregation circuit may have (``prover/src/aggregation.rs``).
+MAX_AGGREGATION_CAPACITY = 64
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,10 @@ class AggregationCircuit:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an int, got {value!r}")
-        if not 1 <= self.capacity <= 64:
-            raise ValueError(f"capacity must be in 1..64, got {self.capacity}")
+        if not 1 <= self.capacity <= MAX_AGGREGATION_CAPACITY:
+            raise ValueError(
+                f"capacity must be in 1..{MAX_AGGREGATION_CAPACITY}, got {self.capacity}"
+            )
         if not 1 <= self.frac_bits <= 24:
             raise ValueError(f"frac_bits must be in 1..24, got {self.frac_bits}")
 
