@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from stand_ins import deploy_stand_in_aggregator, stand_in_aggregate_proof
 
 from zkpot.ledger import ContractError, Ledger, Member, TaskParams, TxResult
 from zkpot.ledger.ledger import SUBMIT_GAS, BlockProposal
@@ -35,6 +36,8 @@ CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 #: A stand-in sealed box (80 bytes); the ledger checks only its length.
 SEALED_KEY = bytes(range(80))
 ZERO_ADDRESS = "0x" + "00" * 20
+#: Registered sample counts, cycled over the participants.
+SAMPLES = (120, 80, 200, 50)
 
 
 def commitment_of(name: str) -> int:
@@ -70,6 +73,7 @@ class TaskRun:
         self.accounts = accounts or [ledger.new_account() for _ in range(participants)]
         self.outsider = ledger.new_account()
         self.verifier = ledger.deploy_verifier(prover.vk_words)
+        self.aggregator = deploy_stand_in_aggregator(ledger, len(self.accounts))
         self.params = TaskParams(
             verifier=self.verifier,
             test_set_hash=prover.circuit.test_set_hash,
@@ -82,8 +86,11 @@ class TaskRun:
             initial_commitment=commitment_of("initial"),
             initial_cid=CID,
             participants=tuple(
-                Member(a.address, keccak(text=f"x25519 {i}")) for i, a in enumerate(self.accounts)
+                Member(a.address, keccak(text=f"x25519 {i}"), SAMPLES[i % len(SAMPLES)])
+                for i, a in enumerate(self.accounts)
             ),
+            aggregator=self.aggregator,
+            padding_commitment=commitment_of("padding"),
         )
         self.task_id = ledger.register_task(self.publisher, self.params)
         #: Commitment of each submission made through ``submit``, by (address, round).
@@ -110,13 +117,17 @@ class TaskRun:
         *,
         parent: bytes | None = None,
         cid: str = CID,
-        accepted: Sequence[str] = (),
+        accepted: Sequence[str] | None = None,
         count: int | None = None,
     ) -> BlockProposal:
         """Propose a block whose global model is ``proof``'s (optionally claiming another
-        ``count``) through the ledger API; ``parent`` defaults to the current head."""
+        ``count``) through the ledger API, with a stand-in aggregation proof of the
+        ``accepted`` set (by default the leader alone); ``parent`` defaults to the current
+        head."""
         if parent is None:
             parent = self.ledger.head(self.task_id).block_hash
+        if accepted is None:
+            accepted = [leader.address]
         return self.ledger.propose_block(
             leader,
             self.task_id,
@@ -127,7 +138,21 @@ class TaskRun:
             cid,
             accepted,
             proof.words,
+            self.aggregation_proof(round, proof.commitment, accepted),
         )
+
+    def aggregation_proof(
+        self, round: int, global_commitment: int, accepted: Sequence[str]
+    ) -> list[int]:
+        """A stand-in aggregation proof for the statement the ledger gives ``accepted``
+        (any valid-looking words where the ledger would refuse the list itself)."""
+        try:
+            inputs = self.ledger.aggregation_inputs(
+                self.task_id, round, global_commitment, accepted
+            )
+        except ContractError:
+            return [0] * 8
+        return list(stand_in_aggregate_proof(inputs))
 
     def submit(self, account: LocalAccount, round: int, count: int) -> TxResult:
         """Submit a valid proof of ``count`` through the ledger API."""

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import pytest
 from eth_utils import keccak
-from test_protocol_contract import CID, GAS, NUM_SAMPLES, stand_in_proof, stand_in_verify, world
+from stand_ins import (
+    deploy_stand_in_aggregator,
+    stand_in_aggregate_proof,
+    stand_in_proof,
+    stand_in_verify,
+    stand_in_verify_aggregate,
+)
+from test_protocol_contract import CID, GAS, NUM_SAMPLES, world
 
 from zkpot.ledger import ContractError, Member, TaskParams
 from zkpot.protocol import (
@@ -24,6 +31,7 @@ from zkpot.protocol import (
     Skip,
     Submission,
     Timestamp,
+    aggregation_inputs,
     open_task,
     state_transition,
 )
@@ -161,8 +169,10 @@ def _register():
         initial_commitment=7,
         initial_cid=CID,
         participants=tuple(
-            Member(a.address, keccak(text=f"x25519 {i}")) for i, a in enumerate(members)
+            Member(a.address, keccak(text=f"x25519 {i}"), 10 + i) for i, a in enumerate(members)
         ),
+        aggregator=deploy_stand_in_aggregator(ledger, MEMBERS),
+        padding_commitment=11,
     )
     task_id = ledger.register_task(w.publisher, params)
     now = Timestamp(ledger.timestamp())
@@ -180,6 +190,9 @@ def _register():
         genesis_hash=genesis_hash(
             ledger.chain_id, ledger.address, task_id, w.publisher.address, params.to_abi()
         ),
+        sample_counts=tuple(m.samples for m in params.participants),
+        capacity=MEMBERS,
+        padding_commitment=FieldElement(11),
     )
     return ledger, members, task_id, open_task(registration, now)
 
@@ -206,10 +219,27 @@ def _transaction(step: Step, chain, members, task_id):
     if step.what == "proposeBlock":
         tag = global_tag(reg.chain_id, reg.ledger, task_id, round, me)
         proof = stand_in_proof(9, step.arg, tag)
+        accepted = (me,) if chain.round.entry(me) is not None else ()
+        try:
+            aggregate = stand_in_aggregate_proof(
+                aggregation_inputs(chain, FieldElement(9), accepted)
+            )
+        except InvalidTransaction:
+            aggregate = (0,) * 8
         tx = Proposal(
-            me, task_id, round, Hash32(chain.head), FieldElement(9), step.arg, CID, (), proof
+            me,
+            task_id,
+            round,
+            Hash32(chain.head),
+            FieldElement(9),
+            step.arg,
+            CID,
+            accepted,
+            proof,
+            aggregate,
         )
-        return tx, (task_id, round, chain.head, 9, step.arg, CID, [], list(proof))
+        args = (task_id, round, chain.head, 9, step.arg, CID, list(accepted), list(proof))
+        return tx, (*args, list(aggregate))
     return Skip(me, task_id, round), (task_id, round)
 
 
@@ -226,7 +256,9 @@ def test_spec_and_contract_agree_at_the_boundary(name: str) -> None:
             ledger.advance_time(gap - 1)
         tx, args = _transaction(step, chain, members, task_id)
         try:
-            after = state_transition(chain, tx, Timestamp(at), stand_in_verify)
+            after = state_transition(
+                chain, tx, Timestamp(at), stand_in_verify, stand_in_verify_aggregate
+            )
             expected = None
         except InvalidTransaction as error:
             after, expected = chain, error

@@ -29,9 +29,16 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from stand_ins import (
+    deploy_stand_in_aggregator,
+    deploy_stand_in_verifier,
+    stand_in_aggregate_proof,
+    stand_in_proof,
+    stand_in_verify,
+    stand_in_verify_aggregate,
+)
 
 from zkpot.ledger import ContractError, Ledger, Member, RoundStatus, TaskParams
-from zkpot.ledger.build import ROOT, run_solc
 from zkpot.protocol import (
     Address,
     Chain,
@@ -46,6 +53,7 @@ from zkpot.protocol import (
     Submission,
     Timestamp,
     Transaction,
+    aggregation_inputs,
     is_closed,
     leader_at,
     open_task,
@@ -56,7 +64,6 @@ from zkpot.protocol import (
 from zkpot.protocol.hashes import binding_tag, genesis_hash, global_tag, sort_addresses
 from zkpot.proving import FIELD_ORDER
 
-STAND_IN = "contracts/test/StandInVerifier.sol"
 CID = Cid("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
 NUM_SAMPLES = 24
 POOL = 5  # accounts that may be registered; one more is never registered
@@ -71,18 +78,6 @@ settings.register_profile(
 )
 
 
-def stand_in_proof(commitment: int, count: int, tag: int) -> tuple[int, ...]:
-    """A proof the stand-in verifier accepts for exactly these public inputs."""
-    return (commitment + count + tag, 0, 0, 0, 0, 0, 0, 0)
-
-
-def stand_in_verify(
-    proof: tuple[int, ...], commitment: FieldElement, count: int, tag: FieldElement
-) -> bool:
-    """The stand-in verifier's relation, for the specification."""
-    return proof[0] == commitment + count + tag
-
-
 @dataclass
 class World:
     """One in-process chain shared by every sequence: new tasks, same accounts."""
@@ -95,11 +90,8 @@ class World:
 
 @cache
 def world() -> World:
-    source = (ROOT / STAND_IN).read_text()
-    _, out = run_solc({STAND_IN: source})
-    code = bytes.fromhex(out[STAND_IN]["StandInVerifier"]["evm"]["bytecode"]["object"])
     ledger = Ledger.in_process()
-    verifier = ledger.deploy_contract(code)
+    verifier = deploy_stand_in_verifier(ledger)
     accounts = [ledger.new_account(10**21) for _ in range(POOL + 1)]
     # Far ahead of the wall clock: every mined block is then exactly one second later.
     ledger.advance_time(10**8)
@@ -147,8 +139,17 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             initial_commitment=data.draw(st.integers(0, FIELD_ORDER - 1)),
             initial_cid=CID,
             participants=tuple(
-                Member(self.world.accounts[i].address, keccak(text=f"x25519 {i}")) for i in members
+                Member(
+                    self.world.accounts[i].address,
+                    keccak(text=f"x25519 {i}"),
+                    data.draw(st.integers(1, 2**32 - 1), label="samples"),
+                )
+                for i in members
             ),
+            aggregator=deploy_stand_in_aggregator(
+                self.ledger, data.draw(st.integers(1, 4), label="capacity")
+            ),
+            padding_commitment=data.draw(st.integers(0, FIELD_ORDER - 1), label="padding"),
         )
         publisher = self.world.publisher
         task_id = self.ledger.register_task(publisher, params)
@@ -168,6 +169,9 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             genesis_hash=genesis_hash(
                 ledger.chain_id, ledger.address, task_id, publisher.address, params.to_abi()
             ),
+            sample_counts=tuple(p.samples for p in params.participants),
+            capacity=ledger.task(task_id).capacity,
+            padding_commitment=FieldElement(params.padding_commitment),
         )
         assert ledger.genesis_hash(task_id) == registration.genesis_hash
         chain = open_task(registration, now)
@@ -235,7 +239,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         accepted = (
             data.draw(st.lists(st.sampled_from(submitters), unique=True)) if submitters else []
         )
-        args = (commitment, count, sort_addresses(accepted), "self")
+        args = (commitment, count, sort_addresses(accepted), "self", "valid")
         self._propose(task, sender, len(chain.blocks), chain.head, *args)
 
     @rule(data=st.data())
@@ -253,7 +257,8 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         every = [a.address for a in self.world.accounts]
         accepted = data.draw(st.lists(st.sampled_from(every), max_size=3), label="accepted")
         tagged = data.draw(st.sampled_from(["self", "other", "garbage"]), label="proof")
-        args = (commitment, count, accepted, tagged)
+        aggregate = data.draw(st.sampled_from(["valid", "garbage"]), label="aggregation proof")
+        args = (commitment, count, accepted, tagged, aggregate)
         self._propose(task, sender, self._round(data, task), parent, *args)
 
     @rule(data=st.data())
@@ -295,8 +300,17 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         count: int,
         accepted: list[str],
         tagged: str,
+        aggregate: str,
     ) -> None:
         proof = self._proof(task, round, sender, commitment, count, tagged, global_tag)
+        aggregation_proof: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+        if aggregate == "valid":
+            try:
+                accepted_ = tuple(Address(a) for a in accepted)
+                inputs = aggregation_inputs(task.chain, FieldElement(commitment), accepted_)
+                aggregation_proof = stand_in_aggregate_proof(inputs)
+            except InvalidTransaction:
+                pass  # the list itself is refused: any proof will do
         tx = Proposal(
             Address(sender.address),
             task.task_id,
@@ -307,8 +321,19 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             CID,
             tuple(Address(a) for a in accepted),
             proof,
+            aggregation_proof,
         )
-        args = (task.task_id, round, parent, commitment, count, CID, accepted, list(proof))
+        args = (
+            task.task_id,
+            round,
+            parent,
+            commitment,
+            count,
+            CID,
+            accepted,
+            list(proof),
+            list(aggregation_proof),
+        )
         self._send(task, sender, tx, "proposeBlock", *args)
 
     @rule(seconds=st.integers(1, 30))
@@ -350,7 +375,9 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         now = self._next_timestamp()
         expected: InvalidTransaction | None = None
         try:
-            after = state_transition(task.chain, tx, now, stand_in_verify)
+            after = state_transition(
+                task.chain, tx, now, stand_in_verify, stand_in_verify_aggregate
+            )
         except InvalidTransaction as error:
             expected, after = error, task.chain
         try:

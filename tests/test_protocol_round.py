@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from stand_ins import stand_in_aggregate_proof, stand_in_verify_aggregate
 
 from zkpot.ledger.errors import CONTRACT_ERRORS, ContractError, LedgerError
 from zkpot.protocol import (
@@ -20,10 +21,12 @@ from zkpot.protocol import (
     Cid,
     CountAboveSamples,
     DuplicateSubmission,
+    EmptyAggregate,
     FieldElement,
     GlobalBelowThreshold,
     HandOver,
     Hash32,
+    InvalidAggregationProof,
     InvalidCommitment,
     InvalidGlobalProof,
     InvalidProof,
@@ -42,7 +45,9 @@ from zkpot.protocol import (
     Skip,
     Submission,
     Timestamp,
+    TooManyContributions,
     UnknownTask,
+    aggregation_inputs,
     is_closed,
     leader_at,
     open_task,
@@ -65,6 +70,12 @@ A, B, C, OUTSIDER = (
     Address("0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"),
 )
 CID = Cid("bafyinitial")
+#: Registered sample counts of A, B, C, and the commitment of an empty aggregation slot.
+SAMPLES = (120, 80, 200)
+PADDING = FieldElement(777)
+
+
+verify_aggregate = stand_in_verify_aggregate
 
 
 def verify(proof: tuple[int, ...], commitment: FieldElement, count: int, tag: FieldElement) -> bool:
@@ -72,7 +83,9 @@ def verify(proof: tuple[int, ...], commitment: FieldElement, count: int, tag: Fi
     return proof[0] == commitment + count + tag
 
 
-def task(rounds: int = 2, participants: tuple[Address, ...] = (A, B, C)) -> Chain:
+def task(
+    rounds: int = 2, participants: tuple[Address, ...] = (A, B, C), capacity: int = 3
+) -> Chain:
     registration = Registration(
         chain_id=1,
         ledger=LEDGER,
@@ -85,6 +98,9 @@ def task(rounds: int = 2, participants: tuple[Address, ...] = (A, B, C)) -> Chai
         initial_commitment=FieldElement(42),
         initial_cid=CID,
         genesis_hash=Hash32(b"\x01" * 32),
+        sample_counts=SAMPLES[: len(participants)],
+        capacity=capacity,
+        padding_commitment=PADDING,
     )
     return open_task(registration, T0)
 
@@ -103,7 +119,7 @@ def submit(chain: Chain, now: int, **counts: int) -> Chain:
     named = {"A": A, "B": B, "C": C}
     for name, count in counts.items():
         chain = state_transition(
-            chain, submission(chain, named[name], count), Timestamp(now), verify
+            chain, submission(chain, named[name], count), Timestamp(now), verify, verify_aggregate
         )
     return chain
 
@@ -114,7 +130,15 @@ def proposal(chain: Chain, by: Address, count: int = 15, **change: object) -> Pr
     tag = global_tag(1, LEDGER, 7, round, by)
     accepted = tuple(sort_addresses([e.submitter for e in chain.round.entries]))
     proof = (99 + count + tag, 0, 0, 0, 0, 0, 0, 0)
-    tx = Proposal(by, 7, round, chain.head, FieldElement(99), count, CID, accepted, proof)
+    accepted = change.pop("accepted", accepted)  # type: ignore[assignment]
+    try:
+        inputs = aggregation_inputs(chain, FieldElement(99), accepted)
+        aggregate = stand_in_aggregate_proof(inputs)
+    except InvalidTransaction:
+        aggregate = (0,) * 8
+    tx = Proposal(
+        by, 7, round, chain.head, FieldElement(99), count, CID, accepted, proof, aggregate
+    )
     return replace(tx, **change)  # type: ignore[arg-type]
 
 
@@ -150,7 +174,7 @@ def test_a_submission_at_the_deadline_is_late_one_second_before_is_not() -> None
 def test_each_broken_submission_rule_raises_its_own_error(tx, error) -> None:
     chain = task()
     with pytest.raises(error):
-        state_transition(chain, tx(chain), Timestamp(T0 + 1), verify)
+        state_transition(chain, tx(chain), Timestamp(T0 + 1), verify, verify_aggregate)
 
 
 def test_the_first_rule_broken_is_reported() -> None:
@@ -158,13 +182,15 @@ def test_the_first_rule_broken_is_reported() -> None:
     # A duplicate, late, below the threshold, without a proof: the duplicate comes first.
     tx = submission(chain, A, 3, proof=(0,) * 8)
     with pytest.raises(DuplicateSubmission):
-        state_transition(chain, tx, Timestamp(DEADLINE + 5), verify)
+        state_transition(chain, tx, Timestamp(DEADLINE + 5), verify, verify_aggregate)
 
 
 def test_a_rejected_transaction_leaves_the_state_as_it_was() -> None:
     chain = submit(task(), T0 + 1, A=12)
     with pytest.raises(InvalidSubmission):
-        state_transition(chain, submission(chain, B, 1), Timestamp(T0 + 2), verify)
+        state_transition(
+            chain, submission(chain, B, 1), Timestamp(T0 + 2), verify, verify_aggregate
+        )
     assert [e.submitter for e in chain.round.entries] == [A]
 
 
@@ -210,7 +236,7 @@ def test_hand_over_goes_to_the_leader_of_the_turn_after_the_window() -> None:
     chain = submit(task(), T0 + 1, A=12, B=15)
     key = bytes(80)
     now = Timestamp(DEADLINE)
-    state_transition(chain, HandOver(A, 7, 0, B, key), now, verify)
+    state_transition(chain, HandOver(A, 7, 0, B, key), now, verify, verify_aggregate)
     cases = [
         (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE - 1), RoundStillOpen),
         (HandOver(OUTSIDER, 7, 0, B, key), now, NotRegistered),
@@ -222,7 +248,7 @@ def test_hand_over_goes_to_the_leader_of_the_turn_after_the_window() -> None:
     ]
     for tx, at, error in cases:
         with pytest.raises(error):
-            state_transition(chain, tx, at, verify)
+            state_transition(chain, tx, at, verify, verify_aggregate)
 
 
 # --------------------------------------------------------------------- blocks
@@ -231,14 +257,14 @@ def test_hand_over_goes_to_the_leader_of_the_turn_after_the_window() -> None:
 def test_the_leader_appends_a_block_and_the_next_round_opens() -> None:
     chain = submit(task(), T0 + 1, A=12, B=15)
     now = Timestamp(DEADLINE + 3)
-    after = state_transition(chain, proposal(chain, B), now, verify)
+    after = state_transition(chain, proposal(chain, B), now, verify, verify_aggregate)
     block = after.blocks[0]
     assert (block.round, block.leader, block.leader_count, block.global_count) == (0, B, 15, 15)
     assert block.parent_hash == chain.head and after.head == block.hash
     assert block.accepted == tuple(sort_addresses([A, B]))
     assert (after.round.number, after.round.opened_at, after.round.entries) == (1, now, ())
     with pytest.raises(BlockAlreadyProposed):
-        state_transition(after, proposal(chain, B), now, verify)
+        state_transition(after, proposal(chain, B), now, verify, verify_aggregate)
 
 
 @pytest.mark.parametrize(
@@ -252,25 +278,33 @@ def test_the_leader_appends_a_block_and_the_next_round_opens() -> None:
         ({"proof": (0,) * 8}, InvalidGlobalProof),
         ({"accepted": (A, A)}, AcceptedNotSorted),
         ({"accepted": (C,)}, NoValidSubmission),
+        ({"accepted": ()}, EmptyAggregate),
+        ({"aggregation_proof": (0,) * 8}, InvalidAggregationProof),
     ],
 )
 def test_each_broken_block_rule_raises_its_own_error(change, error) -> None:
     chain = submit(task(), T0 + 1, A=12, B=15)
     with pytest.raises(error):
-        state_transition(chain, proposal(chain, B, **change), Timestamp(DEADLINE), verify)
+        state_transition(
+            chain, proposal(chain, B, **change), Timestamp(DEADLINE), verify, verify_aggregate
+        )
 
 
 def test_no_block_while_the_round_is_open() -> None:
     chain = submit(task(), T0 + 1, A=12, B=15)
     with pytest.raises(RoundStillOpen):
-        state_transition(chain, proposal(chain, B), Timestamp(DEADLINE - 1), verify)
+        state_transition(
+            chain, proposal(chain, B), Timestamp(DEADLINE - 1), verify, verify_aggregate
+        )
 
 
 def test_a_round_is_skipped_only_once_no_leader_is_left() -> None:
     chain = submit(task(), T0 + 1, A=12)
     with pytest.raises(RoundHasLeader):
-        state_transition(chain, Skip(OUTSIDER, 7, 0), Timestamp(DEADLINE), verify)
-    after = state_transition(chain, Skip(OUTSIDER, 7, 0), Timestamp(DEADLINE + WINDOW), verify)
+        state_transition(chain, Skip(OUTSIDER, 7, 0), Timestamp(DEADLINE), verify, verify_aggregate)
+    after = state_transition(
+        chain, Skip(OUTSIDER, 7, 0), Timestamp(DEADLINE + WINDOW), verify, verify_aggregate
+    )
     block = after.blocks[0]
     assert block.skipped and block.accepted == () and block.leader_count == 0
     assert (block.global_commitment, block.global_count, block.global_cid) == (42, 0, CID)
@@ -278,9 +312,11 @@ def test_a_round_is_skipped_only_once_no_leader_is_left() -> None:
 
 def test_a_skipped_round_carries_the_previous_global_model_over() -> None:
     chain = submit(task(), T0 + 1, A=12)
-    chain = state_transition(chain, proposal(chain, A, 13), Timestamp(DEADLINE), verify)
+    chain = state_transition(
+        chain, proposal(chain, A, 13), Timestamp(DEADLINE), verify, verify_aggregate
+    )
     nobody = Timestamp(DEADLINE + WINDOW)  # round 1 opened at DEADLINE, nobody submitted
-    skipped = state_transition(chain, Skip(B, 7, 1), nobody, verify)
+    skipped = state_transition(chain, Skip(B, 7, 1), nobody, verify, verify_aggregate)
     previous, block = skipped.blocks
     assert block.parent_hash == previous.hash
     assert (block.global_commitment, block.global_count, block.global_cid) == (
@@ -290,7 +326,7 @@ def test_a_skipped_round_carries_the_previous_global_model_over() -> None:
     )
     assert skipped.finished
     with pytest.raises(RoundNotOpen):
-        state_transition(skipped, submission(skipped, A, 12), nobody, verify)
+        state_transition(skipped, submission(skipped, A, 12), nobody, verify, verify_aggregate)
 
 
 # --------------------------------------------------------------------- errors
@@ -305,3 +341,35 @@ def test_one_except_catches_a_rule_broken_in_python_or_on_chain() -> None:
     assert str(in_python) == str(on_chain) == "BelowThreshold(count=3, minCount=10)"
     for name, cls in CONTRACT_ERRORS.items():
         assert cls.__name__ == name and issubclass(cls, ContractError | InvalidTransaction)
+
+
+def test_the_aggregation_statement_weighs_the_registered_counts_and_pads_empty_slots() -> None:
+    chain = submit(task(), T0 + 1, A=12, B=15)
+    entries = {e.submitter: e.commitment for e in chain.round.entries}
+    accepted = tuple(sort_addresses([A, B]))
+    inputs = aggregation_inputs(chain, FieldElement(99), accepted)
+    counts = {A: 120, B: 80}
+    total = 200
+    expected = [99]
+    for a in accepted:
+        expected += [entries[a], ((counts[a] << 15) + total) // (2 * total)]
+    assert inputs == (*expected, PADDING, 0)
+    # Only the leader: it weighs 2^14, the whole.
+    assert aggregation_inputs(chain, FieldElement(99), (B,))[1:3] == (entries[B], 2**14)
+
+
+def test_a_block_aggregates_at_most_the_tasks_capacity() -> None:
+    chain = submit(task(capacity=1), T0 + 1, A=12, B=15)
+    accepted = tuple(sort_addresses([A, B]))
+    with pytest.raises(TooManyContributions):
+        state_transition(
+            chain,
+            proposal(chain, B, accepted=accepted),
+            Timestamp(DEADLINE),
+            verify,
+            verify_aggregate,
+        )
+    after = state_transition(
+        chain, proposal(chain, B, accepted=(B,)), Timestamp(DEADLINE), verify, verify_aggregate
+    )
+    assert after.blocks[0].accepted == (B,)

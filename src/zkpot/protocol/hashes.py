@@ -21,7 +21,7 @@ BASE_FIELD = 2188824287183927522224640574525727508869631115729782366268903789464
 #: ABI type of ZKPoT.TaskParams.
 TASK_PARAMS_TYPE = (
     "(address,bytes32,string,bytes32,uint32,uint32,uint32,uint32,"
-    "uint256,string,address[],bytes32[])"
+    "uint256,string,address[],bytes32[],uint32[],address,uint256)"
 )
 
 
