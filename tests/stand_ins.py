@@ -2,10 +2,10 @@
 
 ``StandInVerifier`` accepts a "proof" whose first word is the sum of its three public
 inputs; ``StandInAggregationVerifier`` has a fixed number of slots and accepts a "proof"
-whose first word is the sum of its inputs modulo 2^256. A test then makes a valid or an
-invalid proof for any statement without proving, and the contract's own checks (which
-statement it asks the verifier about) are what is under test. Real Groth16 proofs are
-checked by the ledger tests that use the ``prover`` fixture and by
+whose first word is the sum of its inputs modulo the scalar field order r. A test then
+makes a valid or an invalid proof for any statement without proving, and the contract's
+own checks (which statement it asks the verifier about) are what is under test. Real
+Groth16 proofs are checked by the ledger tests that use the ``prover`` fixture and by
 ``tests/test_ledger_aggregation.py``.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from zkpot.ledger import Ledger
 from zkpot.ledger.build import run_solc
+from zkpot.proving import FIELD_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 VERIFIER = "contracts/test/StandInVerifier.sol"
@@ -52,10 +53,10 @@ def stand_in_verify(proof: tuple[int, ...], commitment: int, count: int, tag: in
 
 def stand_in_aggregate_proof(inputs: Sequence[int]) -> tuple[int, ...]:
     """An aggregation proof the stand-in aggregator accepts for exactly ``inputs``."""
-    return (sum(inputs) % 2**256, 0, 0, 0, 0, 0, 0, 0)
+    return (sum(inputs) % FIELD_ORDER, 0, 0, 0, 0, 0, 0, 0)
 
 
 def stand_in_verify_aggregate(proof: tuple[int, ...], inputs: tuple[int, ...]) -> bool:
     """The stand-in aggregator's relation, for the specification (its slot count is the
     registration's capacity, which the inputs already have)."""
-    return proof[0] == sum(inputs) % 2**256
+    return proof[0] == sum(inputs) % FIELD_ORDER

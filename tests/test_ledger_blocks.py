@@ -12,13 +12,15 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from zkpot.ledger import Leader, Ledger, RoundStatus
-from zkpot.ledger.ledger import PROPOSE_GAS_BASE
+from zkpot.ledger.ledger import AGGREGATE_GAS_BASE, AGGREGATE_GAS_PER_SLOT, PROPOSE_GAS_BASE
 from zkpot.protocol import (
     AcceptedNotSorted,
     BadParent,
     BlockAlreadyProposed,
     CountAboveSamples,
+    EmptyAggregate,
     GlobalBelowThreshold,
+    InvalidAggregationProof,
     InvalidCommitment,
     InvalidGlobalProof,
     NoLeaderLeft,
@@ -35,6 +37,7 @@ from zkpot.proving import FIELD_ORDER
 if TYPE_CHECKING:
     from anvil import TinyProver
 from ledger_task import CID, WINDOW, TaskRun, assert_rejected_on_chain
+from stand_ins import stand_in_aggregate_proof
 
 # ---------------------------------------------------------------------------- round blocks
 
@@ -138,6 +141,7 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
             CID,
             args["accepted"],
             proof.words,
+            run.aggregation_proof(args["round"], proof.commitment, args["accepted"]),
         )
 
     def raw_propose(
@@ -154,7 +158,8 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
             CID,
             accepted,
             proof.words,
-            gas=PROPOSE_GAS_BASE,
+            run.aggregation_proof(0, commitment % FIELD_ORDER, accepted),
+            gas=PROPOSE_GAS_BASE + AGGREGATE_GAS_BASE + AGGREGATE_GAS_PER_SLOT * 3,
         )
 
     error = assert_rejected_on_chain(run, a, RoundStillOpen, propose(a))
@@ -182,7 +187,26 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
     error = assert_rejected_on_chain(run, a, InvalidCommitment, raw_propose([a.address], aliased))
     assert error.value == aliased
 
-    run.propose(a, 0, proof, parent=genesis, accepted=[a.address, b.address])
+    # The aggregation rule: at least one model, a proof of exactly this statement.
+    assert_rejected_on_chain(run, a, EmptyAggregate, propose(a, accepted=[]))
+    both = [a.address, b.address]
+    statement = ledger.aggregation_inputs(task, 0, proof.commitment, both)
+    for wrong in (
+        ledger.aggregation_inputs(task, 0, proof.commitment, [a.address]),  # another set
+        [*statement[:2], statement[2] + 1, *statement[3:]],  # another weight
+        [statement[0] + 1, *statement[1:]],  # another global model
+    ):
+        bad = list(stand_in_aggregate_proof(wrong))
+        assert_rejected_on_chain(
+            run,
+            a,
+            InvalidAggregationProof,
+            lambda bad=bad: ledger.propose_block(
+                a, task, 0, genesis, proof.commitment, proof.count, CID, both, proof.words, bad
+            ),
+        )
+
+    run.propose(a, 0, proof, parent=genesis, accepted=both)
     assert_rejected_on_chain(run, a, BlockAlreadyProposed, propose(a))
 
 

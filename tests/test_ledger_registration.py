@@ -10,12 +10,14 @@ import pytest
 from ledger_task import (
     CID,
     GAS_BUDGET,
+    SAMPLES,
     SEALED_KEY,
     WINDOW,
     ZERO_ADDRESS,
     TaskRun,
     assert_rejected_on_chain,
 )
+from stand_ins import deploy_stand_in_aggregator
 
 from zkpot.ledger import (
     InvalidArgument,
@@ -48,6 +50,11 @@ def test_task_views(ledger: Ledger, prover: TinyProver) -> None:
     assert (task.participant_count, task.current_round, task.finished) == (9, 0, False)
     assert task.genesis_hash == ledger.genesis_hash(run.task_id)
     assert ledger.participants(run.task_id) == params.participants
+    assert [m.samples for m in ledger.participants(run.task_id)] == [
+        SAMPLES[i % len(SAMPLES)] for i in range(9)
+    ]
+    assert (task.aggregator, task.capacity) == (params.aggregator, 9)
+    assert task.padding_commitment == params.padding_commitment
     for p in params.participants:
         assert (
             ledger.contract.functions.participantKey(run.task_id, p.address).call() == p.x25519_key
@@ -72,6 +79,7 @@ def test_task_views(ledger: Ledger, prover: TinyProver) -> None:
 PARAM_FIELDS = (
     "verifier", "testSetHash", "testSetCid", "modelSpecHash", "minCount", "numSamples",
     "rounds", "window", "initialCommitment", "initialCid", "participants", "participantKeys",
+    "sampleCounts", "aggregator", "paddingCommitment",
 )  # fmt: skip
 Fields = dict[str, Any]
 REGISTRATION_CASES: dict[str, tuple[Callable[[TaskRun, Fields], Fields], str]] = {
@@ -95,6 +103,32 @@ REGISTRATION_CASES: dict[str, tuple[Callable[[TaskRun, Fields], Fields], str]] =
     "zero address": (
         lambda run, f: {"participants": [ZERO_ADDRESS, *f["participants"][1:]]},
         "zero participant address",
+    ),
+    "counts": (
+        lambda run, f: {"sampleCounts": f["sampleCounts"][:-1]},
+        "sample counts do not match",
+    ),
+    "zero count": (
+        lambda run, f: {"sampleCounts": [0, *f["sampleCounts"][1:]]},
+        "zero sample count",
+    ),
+    "padding": (lambda run, f: {"paddingCommitment": FIELD_ORDER}, "padding not in field"),
+    "eoa aggregator": (
+        lambda run, f: {"aggregator": run.outsider.address},
+        "aggregator has no code",
+    ),
+    "aggregator without slots": (
+        # The accuracy verifier has code but no capacity(): not an aggregation verifier.
+        lambda run, f: {"aggregator": f["verifier"]},
+        "aggregator has no capacity",
+    ),
+    "zero capacity": (
+        lambda run, f: {"aggregator": deploy_stand_in_aggregator(run.ledger, 0)},
+        "aggregator capacity",
+    ),
+    "capacity above 64": (
+        lambda run, f: {"aggregator": deploy_stand_in_aggregator(run.ledger, 65)},
+        "aggregator capacity",
     ),
 }
 
@@ -136,16 +170,26 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
         lambda: ledger.submit(account, task, 0, 1, 10, CID, proof[:7]),
         lambda: ledger.submit(account, task, 0, 1, 10, CID, [*proof[:7], BASE_FIELD]),
         lambda: ledger.submit(account, task, 0, 1, 10, "", proof),
-        lambda: ledger.propose_block(account, task, 0, genesis[:31], 1, 7, CID, [], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, FIELD_ORDER, 7, CID, [], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, -1, CID, [], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, 2**32, CID, [], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, "", [], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, ["0x1234"], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, [me, me.lower()], proof),
-        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, [], proof[:7]),
+        lambda: ledger.propose_block(account, task, 0, genesis[:31], 1, 7, CID, [], proof, proof),
         lambda: ledger.propose_block(
-            account, task, 0, genesis, 1, 7, CID, [], [*proof[:7], BASE_FIELD]
+            account, task, 0, genesis, FIELD_ORDER, 7, CID, [], proof, proof
+        ),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, -1, CID, [], proof, proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 2**32, CID, [], proof, proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, "", [], proof, proof),
+        lambda: ledger.propose_block(
+            account, task, 0, genesis, 1, 7, CID, ["0x1234"], proof, proof
+        ),
+        lambda: ledger.propose_block(
+            account, task, 0, genesis, 1, 7, CID, [me, me.lower()], proof, proof
+        ),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, [], proof[:7], proof),
+        lambda: ledger.propose_block(account, task, 0, genesis, 1, 7, CID, [], proof, proof[:7]),
+        lambda: ledger.propose_block(
+            account, task, 0, genesis, 1, 7, CID, [], [*proof[:7], BASE_FIELD], proof
+        ),
+        lambda: ledger.propose_block(
+            account, task, 0, genesis, 1, 7, CID, [], proof, [*proof[:7], BASE_FIELD]
         ),
         lambda: ledger.hand_over(account, task, 0, "0x1234", SEALED_KEY),
         lambda: ledger.hand_over(account, task, 0, me, SEALED_KEY[:79]),
@@ -174,6 +218,8 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
         {"participants": ()},
         {"test_set_hash": b"short"},
         {"verifier": "not an address"},
+        {"aggregator": "not an address"},
+        {"padding_commitment": FIELD_ORDER},
     ],
 )
 def test_task_params_are_checked(
@@ -186,12 +232,15 @@ def test_task_params_are_checked(
 
 def test_participant_checks() -> None:
     with pytest.raises(InvalidArgument):
-        Member("0x" + "11" * 20, b"\0" * 32)
+        Member("0x" + "11" * 20, b"\0" * 32, 1)
     with pytest.raises(InvalidArgument):
-        Member("0x" + "11" * 20, b"\1" * 31)
+        Member("0x" + "11" * 20, b"\1" * 31, 1)
     with pytest.raises(InvalidArgument):
-        Member("0x11", b"\1" * 32)
-    twice = Member("0x" + "11" * 20, b"\1" * 32)
+        Member("0x11", b"\1" * 32, 1)
+    for samples in (0, -1, 2**32, True, 1.5):
+        with pytest.raises(InvalidArgument):
+            Member("0x" + "11" * 20, b"\1" * 32, samples)  # type: ignore[arg-type]
+    twice = Member("0x" + "11" * 20, b"\1" * 32, 1)
     with pytest.raises(InvalidArgument):
         TaskParams(
             verifier="0x" + "22" * 20,
@@ -205,6 +254,8 @@ def test_participant_checks() -> None:
             initial_commitment=0,
             initial_cid=CID,
             participants=(twice, twice),
+            aggregator="0x" + "33" * 20,
+            padding_commitment=0,
         )
 
 

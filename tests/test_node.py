@@ -54,7 +54,7 @@ from zkpot.store import LocalStore, generate_keypair
 
 
 def test_key_file_round_trip_private_and_never_overwritten(tmp_path: Path) -> None:
-    entry = generate_key_file(tmp_path / "a.key")
+    entry = generate_key_file(tmp_path / "a.key", 120)
     assert os.stat(tmp_path / "a.key").st_mode & 0o777 == 0o600
     identity = read_key_file(tmp_path / "a.key")
     assert public_entry(identity) == entry
@@ -66,7 +66,7 @@ def test_key_file_round_trip_private_and_never_overwritten(tmp_path: Path) -> No
 
 def test_key_file_refusals(tmp_path: Path) -> None:
     path = tmp_path / "a.key"
-    generate_key_file(path)
+    generate_key_file(path, 120)
     os.chmod(path, 0o644)
     with pytest.raises(KeyFileError, match="readable by others"):
         read_key_file(path)
@@ -83,7 +83,7 @@ def test_key_file_refusals(tmp_path: Path) -> None:
 
 
 def test_participants_file_as_json_lines_or_array(tmp_path: Path) -> None:
-    entries = [generate_key_file(tmp_path / f"{i}.key") for i in range(3)]
+    entries = [generate_key_file(tmp_path / f"{i}.key", 100 + i) for i in range(3)]
     lines = tmp_path / "p.jsonl"
     lines.write_text("".join(json.dumps(e) + "\n\n" for e in entries))
     array = tmp_path / "p.json"
@@ -92,12 +92,20 @@ def test_participants_file_as_json_lines_or_array(tmp_path: Path) -> None:
         registrations = read_participants_file(path)
         assert [r.address for r in registrations] == [e["address"] for e in entries]
         assert [r.x25519_key.hex() for r in registrations] == [e["x25519"] for e in entries]
+        assert [r.samples for r in registrations] == [100, 101, 102]
     array.write_text(json.dumps([entries[0], entries[0]]))
     with pytest.raises(KeyFileError, match="twice"):
         read_participants_file(array)
     array.write_text(json.dumps([{"address": entries[0]["address"]}]))
     with pytest.raises(KeyFileError, match="entry 0"):
         read_participants_file(array)
+    for samples in (0, -3, 2**32, "many", None):
+        array.write_text(json.dumps([{**entries[0], "samples": samples}]))
+        with pytest.raises(KeyFileError, match="entry 0"):
+            read_participants_file(array)
+    with pytest.raises(KeyFileError, match="sample count"):
+        generate_key_file(tmp_path / "z.key", 0)
+    assert not (tmp_path / "z.key").exists()
 
 
 # ---------------------------------------------------------------------- state
@@ -261,7 +269,7 @@ def published(anvil_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[
     from zkpot.ledger.model import Member
 
     done = publish_task(
-        ledger, store, ledger.new_account(), task, [Member(me.address, me.keys.public)], 5
+        ledger, store, ledger.new_account(), task, [Member(me.address, me.keys.public, 100)], 5
     )
     return {"ledger": ledger, "store": store, "me": me, "task": task, "published": done}
 
@@ -372,7 +380,7 @@ def test_a_leader_that_never_proposes_loses_its_turn_to_the_next_node(
     )
     from zkpot.ledger.model import Member
 
-    registrations = [Member(x.address, x.keys.public) for x in (a, b)]
+    registrations = [Member(x.address, x.keys.public, 100) for x in (a, b)]
     ref = publish_task(ledger, store, ledger.new_account(), task, registrations, 5).ref
     loaded = load_task(ledger, store, ref)
     events: list[dict[str, Any]] = []

@@ -6,6 +6,7 @@ its submission closes the window and it leads at once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,18 @@ from zkpot.publish import task_params
 from zkpot.store import LocalStore
 
 SEED = 5
+#: The task, its proving key, and its aggregation key and verifying key (one slot).
+Keys = tuple[Task, proving.ProvingKey, tuple[proving.AggregationKey, proving.VerifyingKey]]
 
 
 class UnprovableAggregate(RoundMachine):
     """A leader whose aggregation step yields a global model with no proof: every hidden
     activation of every test sample leaves the circuit's range."""
 
-    def aggregate(self, r: int) -> tuple[ModelPackage, list[str], list[Rejection]]:
+    def aggregate(
+        self, r: int
+    ) -> tuple[ModelPackage, proving.ProvenAggregate, list[str], list[Rejection]]:
+        package, proven, accepted, rejected = super().aggregate(r)
         spec = self.participant.task.spec
         top = 2 ** (spec.weight_bits - 1) - 1
         model = QuantizedModel(
@@ -42,37 +48,49 @@ class UnprovableAggregate(RoundMachine):
             ),
             (1.0, 1.0),
         )
-        return ModelPackage(model, proving.new_salt(), self.participant.num_samples), [], []
+        return replace(package, model=model), proven, accepted, rejected
 
 
 @pytest.fixture(scope="module")
-def keys() -> tuple[Task, proving.ProvingKey]:
+def keys() -> Keys:
     task = Task.create("digits", hidden=4, test_samples=16, threshold=0.0, rounds=1, seed=SEED)
     pk, _ = proving.setup(task.circuit)
-    return task, pk
+    return task, pk, proving.setup_aggregation(task.aggregation_circuit(1))
 
 
 def _machine(
-    cls: type[RoundMachine], keys: tuple[Task, proving.ProvingKey], tmp: Path
+    cls: type[RoundMachine], keys: Keys, tmp: Path
 ) -> tuple[RoundMachine, list[dict[str, Any]]]:
-    task, pk = keys
+    task, pk, (aggregation_key, aggregation_vk) = keys
     ledger, store = Ledger.in_process(), LocalStore(tmp)
     me = Identity.generate()
     ledger.fund(me.address, 10**18)
     publisher = ledger.new_account()
     _, vk = pk, pk.verifying_key()
-    members = [Member(me.address, me.keys.public)]
-    task_id = ledger.register_task(
-        publisher, task_params(ledger, store, publisher, task, vk, members, SEED)
-    )
     x, y = split_training_data(task.dataset, 1, None, SEED)[0]
+    members = [Member(me.address, me.keys.public, len(y))]
+    params = task_params(ledger, store, publisher, task, vk, aggregation_vk, members, SEED)
+    task_id = ledger.register_task(publisher, params)
     p = Participant("P0", 0, me, x, y, task, SEED, Training(epochs=1, batch_size=32))
     events: list[dict[str, Any]] = []
     registry = {me.address: me.keys.public}
-    return cls(p, ledger, store, pk, task_id, registry, MemoryRecords(), events.append), events
+    counts = {me.address: len(y)}
+    machine = cls(
+        p,
+        ledger,
+        store,
+        pk,
+        task_id,
+        registry,
+        counts,
+        aggregation_key,
+        MemoryRecords(),
+        events.append,
+    )
+    return machine, events
 
 
-def test_a_round_stage_by_stage(keys: tuple[Task, proving.ProvingKey], tmp_path: Path) -> None:
+def test_a_round_stage_by_stage(keys: Keys, tmp_path: Path) -> None:
     machine, events = _machine(RoundMachine, keys, tmp_path)
     assert machine.step(0) == Waiting.NOTHING
     names = [e["event"] for e in events]
@@ -87,7 +105,7 @@ def test_a_round_stage_by_stage(keys: tuple[Task, proving.ProvingKey], tmp_path:
 
 
 def test_a_global_model_with_no_proof_yields_no_block_and_the_turn_passes(
-    keys: tuple[Task, proving.ProvingKey], tmp_path: Path
+    keys: Keys, tmp_path: Path
 ) -> None:
     machine, events = _machine(UnprovableAggregate, keys, tmp_path)
     assert machine.step(0) == Waiting.TURN

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IZKPoT} from "../../IZKPoT.sol";
 import {ZKPoT} from "../../ZKPoT.sol";
+import {StandInAggregationVerifier} from "../StandInAggregationVerifier.sol";
 import {StandInVerifier} from "../StandInVerifier.sol";
 
 /// @dev The Forge cheatcodes these tests use (the cheatcode contract's fixed address).
@@ -49,6 +50,7 @@ contract ZKPoTHandler {
 
     ZKPoT public immutable zkpot;
     StandInVerifier public immutable verifier;
+    StandInAggregationVerifier public immutable aggregator;
     address[] internal _actors; // POOL accounts, then an outsider never registered
     TaskGhost[] internal _tasks;
     /// @dev task index => round => submitters in arrival order, and their counts.
@@ -66,6 +68,7 @@ contract ZKPoTHandler {
     constructor() {
         zkpot = new ZKPoT();
         verifier = new StandInVerifier();
+        aggregator = new StandInAggregationVerifier(POOL);
         for (uint256 i = 0; i <= POOL; ++i) {
             _actors.push(address(uint160(0x10000 + i)));
         }
@@ -190,7 +193,7 @@ contract ZKPoTHandler {
         uint256 ti = taskSeed % _tasks.length;
         TaskGhost storage g = _tasks[ti];
         (address expected, uint32 leaderCount) = _leaderNow(ti);
-        flaw %= 8;
+        flaw %= 9; // 8 (and 0): no flaw
         Proposal memory p;
         p.sender = (flaw == 1 || expected == address(0)) ? _actors[actorSeed % _actors.length] : expected;
         p.round = flaw == 2 ? g.current + 1 : g.current;
@@ -204,7 +207,10 @@ contract ZKPoTHandler {
         address prover = flaw == 1 && expected != address(0) ? expected : p.sender;
         p.proof[0] = p.commitment + p.count + _globalTag(g.id, p.round, prover);
         if (flaw == 6) p.proof[0] += 1;
-        bytes memory call = blockCall(g.id, p.round, p.parent, p.commitment, p.count, p.accepted, p.proof);
+        uint256[8] memory aggregation = aggregationProof(g.id, p.round, p.commitment, p.accepted);
+        if (flaw == 7) aggregation[0] += 1;
+        bytes memory call =
+            blockCall(g.id, p.round, p.parent, p.commitment, p.count, p.accepted, p.proof, aggregation);
         if (flaw == 0 && expected != address(0)) _frontRun(ti, expected, call);
         VM.prank(p.sender);
         (bool ok, bytes memory returned) = address(zkpot).call(call);
@@ -214,7 +220,8 @@ contract ZKPoTHandler {
         require(expected != address(0) && p.sender == expected, "block by a leader out of turn");
         require(p.parent == g.head, "block not linked to the head");
         require(p.count >= g.minCount && p.count <= NUM_SAMPLES, "global count out of range");
-        require(flaw != 5 && flaw != 6, "invalid block accepted");
+        require(flaw != 5 && flaw != 6 && flaw != 7, "invalid block accepted");
+        require(p.accepted.length > 0, "a block that aggregates nothing");
         bytes32 computed = keccak256(
             abi.encode(
                 g.id,
@@ -255,8 +262,18 @@ contract ZKPoTHandler {
         TaskGhost storage g = _tasks[ti];
         uint256[8] memory proof;
         proof[0] = 1 + g.minCount + _globalTag(g.id, g.current, leader);
-        bytes memory stray =
-            blockCall(g.id, g.current, keccak256(abi.encode(g.head)), 1, g.minCount, new address[](0), proof);
+        address[] memory own = new address[](1);
+        own[0] = leader;
+        bytes memory stray = blockCall(
+            g.id,
+            g.current,
+            keccak256(abi.encode(g.head)),
+            1,
+            g.minCount,
+            own,
+            proof,
+            aggregationProof(g.id, g.current, 1, own)
+        );
         VM.prank(leader);
         (bool linked,) = address(zkpot).call(stray);
         require(!linked, "block not linked to the head");
@@ -271,9 +288,26 @@ contract ZKPoTHandler {
         uint256 commitment,
         uint32 count,
         address[] memory accepted,
-        uint256[8] memory proof
+        uint256[8] memory proof,
+        uint256[8] memory aggregation
     ) public pure returns (bytes memory) {
-        return abi.encodeCall(ZKPoT.proposeBlock, (id, round, parent, commitment, count, CID, accepted, proof));
+        return abi.encodeCall(
+            ZKPoT.proposeBlock, (id, round, parent, commitment, count, CID, accepted, proof, aggregation)
+        );
+    }
+
+    /// @notice A stand-in aggregation proof of `accepted` for the statement the ledger
+    ///         gives it (zero words where the ledger refuses the list itself).
+    function aggregationProof(uint256 id, uint32 round, uint256 commitment, address[] memory accepted)
+        public
+        view
+        returns (uint256[8] memory proof)
+    {
+        try zkpot.aggregationInputs(id, round, commitment, accepted) returns (uint256[] memory inputs) {
+            for (uint256 i = 0; i < inputs.length; ++i) {
+                proof[0] = addmod(proof[0], inputs[i], R);
+            }
+        } catch {}
     }
 
     /// @notice Anyone asks to skip the current round of a task.
@@ -331,14 +365,17 @@ contract ZKPoTHandler {
         return _leaderNow(ti);
     }
 
-    /// @notice A valid block of the current round of task `ti` by `leader` (no submission
-    ///         accepted, a valid global proof), as calldata.
+    /// @notice A valid block of the current round of task `ti` by `leader` (its own
+    ///         submission accepted, valid global and aggregation proofs), as calldata.
     function honestBlock(uint256 ti, address leader) external view returns (bytes memory) {
         TaskGhost storage g = _tasks[ti];
         uint256[8] memory proof;
         uint256 commitment = 7;
         proof[0] = commitment + g.minCount + _globalTag(g.id, g.current, leader);
-        return blockCall(g.id, g.current, g.head, commitment, g.minCount, new address[](0), proof);
+        address[] memory own = new address[](1);
+        own[0] = leader;
+        uint256[8] memory aggregation = aggregationProof(g.id, g.current, commitment, own);
+        return blockCall(g.id, g.current, g.head, commitment, g.minCount, own, proof, aggregation);
     }
 
     // ------------------------------------------------------------------ the rules, recomputed
@@ -471,10 +508,14 @@ contract ZKPoTHandler {
         p.initialCid = CID;
         p.participants = new address[](size);
         p.participantKeys = new bytes32[](size);
+        p.sampleCounts = new uint32[](size);
+        p.aggregator = address(aggregator);
+        p.paddingCommitment = 777;
         // Rotate the pool so that tasks differ in who is registered and in which order.
         for (uint256 i = 0; i < size; ++i) {
             p.participants[i] = _actors[(i + _tasks.length) % POOL];
             p.participantKeys[i] = bytes32(i + 1);
+            p.sampleCounts[i] = uint32(10 * (i + 1));
         }
     }
 

@@ -1,7 +1,8 @@
 """Gas and size figures of the ledger contracts, measured on a local chain.
 
 :func:`ledger_bench` runs one full round with real proofs (a tiny circuit: the gas of
-on-chain verification does not depend on the circuit, only on its three public inputs)
+on-chain verification does not depend on the circuit, only on its public inputs: three
+for an accuracy proof, one plus two per slot for the block's aggregation proof)
 and reports the gas of each transaction, the contracts' bytecode sizes and the calldata
 of one submission.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from zkpot.learning.aggregate import aggregation_weights
 from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
 from zkpot.ledger.model import Member, RoundStatus, TaskParams
@@ -32,13 +34,15 @@ from zkpot.proving import FIELD_ORDER
 EIP170_LIMIT = 24_576
 #: Gas budget of one ZKPoT submission, verification included.
 SUBMIT_GAS_BUDGET = 300_000
+#: Every participant's registered sample count (equal weights).
+SAMPLES_PER_PARTICIPANT = 100
 #: A CIDv1 (base32, sha2-256) of the usual length.
 SAMPLE_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 
 
 def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[str, Any]:
     """Measure deployment, registerTask, submit, handOver and proposeBlock (with its
-    global-model proof) on ``ledger``.
+    global-model and aggregation proofs) on ``ledger``.
 
     Without a ledger, a fresh in-process chain is used.
     """
@@ -50,18 +54,8 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
 
     publisher = ledger.new_account()
     accounts = [ledger.new_account() for _ in range(participants)]
-    params = TaskParams(
-        verifier=verifier,
-        test_set_hash=prover.test_set_hash,
-        test_set_cid=SAMPLE_CID,
-        model_spec_hash=bytes(32 * [1]),
-        min_count=1,
-        num_samples=prover.num_samples,
-        rounds=2,
-        window=3_600,
-        initial_commitment=FIELD_ORDER - 1,
-        initial_cid=SAMPLE_CID,
-        participants=tuple(Member(a.address, bytes(32 * [i + 1])) for i, a in enumerate(accounts)),
+    params = _task_params(
+        ledger, prover, verifier, accounts, 2, 3_600, lambda i: bytes(32 * [i + 1])
     )
     task = ledger.register_task(publisher, params)
     register_gas = _gas(ledger)
@@ -84,18 +78,7 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
     handover = ledger.hand_over(accounts[0], task, 0, leader.address, sealed)
     if accounts[0] is leader_account:
         handover = ledger.hand_over(accounts[1], task, 0, leader.address, sealed)
-    global_proof = prover.prove(ledger.global_tag(task, 0, leader.address))
-    proposal = ledger.propose_block(
-        leader_account,
-        task,
-        0,
-        ledger.genesis_hash(task),
-        global_proof.commitment,
-        global_proof.count,
-        SAMPLE_CID,
-        sort_addresses([a.address for a in accounts]),
-        global_proof.proof.to_evm(),
-    )
+    proposal = _propose(ledger, prover, task, 0, leader_account, [a.address for a in accounts])
 
     submit_gas = [s.gas_used for s in submits]
     artefacts = {name: load_artifact(name) for name in CONTRACT_NAMES}
@@ -194,20 +177,8 @@ def ledger_load(ledger: Ledger | None = None, sizes: Sequence[int] = LOAD_SIZES)
 def _load_size(ledger: Ledger, prover: _TinyProver, verifier: str, n: int) -> dict[str, Any]:
     publisher = ledger.new_account()
     accounts = [ledger.new_account() for _ in range(n)]
-    params = TaskParams(
-        verifier=verifier,
-        test_set_hash=prover.test_set_hash,
-        test_set_cid=SAMPLE_CID,
-        model_spec_hash=bytes(32 * [1]),
-        min_count=1,
-        num_samples=prover.num_samples,
-        rounds=4,
-        window=LOAD_WINDOW,
-        initial_commitment=FIELD_ORDER - 1,
-        initial_cid=SAMPLE_CID,
-        participants=tuple(
-            Member(a.address, (i + 1).to_bytes(32, "big")) for i, a in enumerate(accounts)
-        ),
+    params = _task_params(
+        ledger, prover, verifier, accounts, 4, LOAD_WINDOW, lambda i: (i + 1).to_bytes(32, "big")
     )
     task = ledger.register_task(publisher, params)
     gas: dict[str, int] = {"register_task": _gas(ledger)}
@@ -278,19 +249,72 @@ def _round_with_block(
     if leader.address != expected:
         raise RuntimeError(f"round {round} turn {turn}: leaderOf is {leader.address}")
     account = next(a for a in accounts if a.address == expected)
-    global_proof = prover.prove(ledger.global_tag(task, round, expected))
-    proposal = ledger.propose_block(
-        account,
+    return _propose(ledger, prover, task, round, account, [a.address for a in accounts]).tx.gas_used
+
+
+def _task_params(
+    ledger: Ledger,
+    prover: _TinyProver,
+    verifier: str,
+    accounts: Sequence[Any],
+    rounds: int,
+    window: int,
+    key_of: Any,
+) -> TaskParams:
+    """A task of the tiny circuit for ``accounts`` (X25519 keys from ``key_of(i)``, equal
+    sample counts), with a real aggregation verifier of one slot per account."""
+    _, vk_words = prover.aggregation(len(accounts))
+    return TaskParams(
+        verifier=verifier,
+        test_set_hash=prover.test_set_hash,
+        test_set_cid=SAMPLE_CID,
+        model_spec_hash=bytes(32 * [1]),
+        min_count=1,
+        num_samples=prover.num_samples,
+        rounds=rounds,
+        window=window,
+        initial_commitment=FIELD_ORDER - 1,
+        initial_cid=SAMPLE_CID,
+        participants=tuple(
+            Member(a.address, key_of(i), SAMPLES_PER_PARTICIPANT) for i, a in enumerate(accounts)
+        ),
+        aggregator=ledger.deploy_aggregation_verifier(vk_words),
+        padding_commitment=prover.padding(),
+    )
+
+
+def _propose(
+    ledger: Ledger, prover: _TinyProver, task: int, round: int, leader: Any, accepted: Sequence[str]
+) -> Any:
+    """``leader`` proposes the round's block accepting every address in ``accepted``, with
+    a real global-model proof and a real aggregation proof (every submission of the tiny
+    prover is the same model, so the aggregate is that model too)."""
+    from zkpot import proving
+
+    ordered = sort_addresses(accepted)
+    global_salt = proving.new_salt()
+    global_proof = prover.prove(ledger.global_tag(task, round, leader.address), global_salt)
+    key, _ = prover.aggregation(ledger.task(task).capacity)
+    weights = aggregation_weights([SAMPLES_PER_PARTICIPANT] * len(ordered))
+    contributions = [
+        (prover.model, prover.salts[ledger.submission(task, round, a).commitment], w)  # type: ignore[union-attr]
+        for a, w in zip(ordered, weights, strict=True)
+    ]
+    aggregate = proving.prove_aggregation(key, contributions, global_salt)
+    if aggregate.global_commitment != global_proof.commitment:
+        raise RuntimeError("the aggregate is not the proven global model")
+    return ledger.propose_block(
+        leader,
         task,
         round,
         ledger.head(task).block_hash,
         global_proof.commitment,
         global_proof.count,
         SAMPLE_CID,
-        [a.address for a in accounts],
+        ordered,
         global_proof.proof.to_evm(),
+        aggregate.proof.to_evm(),
     )
-    return proposal.tx.gas_used
 
 
 def _leader_order(round: int, accounts: Sequence[Any]) -> list[str]:
@@ -336,5 +360,23 @@ class _TinyProver:
             (1.0, 1.0),
         )
 
-    def prove(self, tag: int) -> Any:
-        return self._proving.prove(self.pk, self.model, self._proving.new_salt(), tag)
+        self._aggregation: dict[int, tuple[Any, list[int]]] = {}
+        #: The salt of each commitment this prover made (for the aggregation proofs).
+        self.salts: dict[int, int] = {}
+
+    def prove(self, tag: int, salt: int | None = None) -> Any:
+        salt = self._proving.new_salt() if salt is None else salt
+        proven = self._proving.prove(self.pk, self.model, salt, tag)
+        self.salts[proven.commitment] = salt
+        return proven
+
+    def aggregation(self, capacity: int) -> tuple[Any, list[int]]:
+        """The aggregation key and verifying-key words of ``capacity`` slots (set up once)."""
+        if capacity not in self._aggregation:
+            circuit = self._proving.AggregationCircuit(self.model.spec, capacity)
+            key, vk = self._proving.setup_aggregation(circuit)
+            self._aggregation[capacity] = (key, list(vk.to_evm()))
+        return self._aggregation[capacity]
+
+    def padding(self) -> int:
+        return self._proving.padding_commitment(self.model.spec)
