@@ -55,7 +55,7 @@ from zkpot.participant import (
     Contribution,
     Participant,
     SubmissionContext,
-    fedavg_int,
+    average,
     in_format,
 )
 from zkpot.protocol import Rejection
@@ -387,7 +387,7 @@ class DishonestLeader(Behaviour):
                 for c in contributions
                 if c.address not in kept
             ]
-            return fedavg_int(own), own, [*rejected, *lies]
+            return average(own), own, [*rejected, *lies]
         model, accepted, kept = super().aggregate(p, round, contributions, rejected)
         classes = model.weights[-1].shape[1]
         order = np.roll(np.arange(classes), 1) if self.mode == "alter" else np.arange(classes)
@@ -457,7 +457,7 @@ def audit_aggregate(
         )
     if not contributions:
         return False
-    return fedavg_int(contributions) == published.model
+    return average(contributions) == published.model
 
 
 # ----------------------------------------------------------------------------- registry

@@ -23,7 +23,7 @@ from zkpot.participant.participant import (
     Submitted,
     Training,
     Unprovable,
-    fedavg_int,
+    average,
     in_format,
     split_training_data,
 )
@@ -44,7 +44,7 @@ __all__ = [
     "Submitted",
     "Training",
     "Unprovable",
-    "fedavg_int",
+    "average",
     "in_format",
     "split_training_data",
 ]

@@ -24,7 +24,7 @@ from zkpot.exchange import (
     global_commitment,
     open_global,
 )
-from zkpot.learning.aggregate import aggregate, aggregation_weights
+from zkpot.learning.aggregate import fedavg_int
 from zkpot.learning.datasets import load_dataset
 from zkpot.learning.dp import DPConfig, train_dp_sgd
 from zkpot.learning.integer_model import QuantizedModel
@@ -185,7 +185,7 @@ class Behaviour:
         weighted by the registered sample counts, over every contribution. Returns the
         global model, the contributions it aggregates (the block's accepted set, whose
         aggregation the leader proves) and the rejections."""
-        return fedavg_int(contributions), list(contributions), list(rejected)
+        return average(contributions), list(contributions), list(rejected)
 
 
 def in_format(model: QuantizedModel, task: Task) -> QuantizedModel:
@@ -197,10 +197,10 @@ def in_format(model: QuantizedModel, task: Task) -> QuantizedModel:
     return replace(model, weight_scales=task.weight_scales)
 
 
-def fedavg_int(contributions: Sequence[Contribution]) -> QuantizedModel:
-    """The rounded, sample-weighted average of the contributions' integer models."""
-    models = [c.model for c in contributions]
-    return aggregate(models, aggregation_weights([c.num_samples for c in contributions]))
+def average(contributions: Sequence[Contribution]) -> QuantizedModel:
+    """FedAvg in integers of the contributions' models, weighted by their registered
+    sample counts (:func:`zkpot.learning.aggregate.fedavg_int`)."""
+    return fedavg_int([c.model for c in contributions], [c.num_samples for c in contributions])
 
 
 HONEST = Behaviour()
