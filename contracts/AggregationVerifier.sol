@@ -2,13 +2,14 @@
 pragma solidity ^0.8.24;
 
 import {BN254} from "./BN254.sol";
+import {IAggregationVerifier} from "./IZKPoT.sol";
 
 /// @title Groth16 verifier over BN254 for a task's aggregation statement
 /// @notice Checks a Groth16 proof for the aggregation circuit's public inputs, in this
 ///         order: [global commitment, then (commitment, weight) for each slot]. Their number
 ///         is fixed by the verifying key (1 + 2 * capacity). The key's alpha, beta, gamma
 ///         and delta are immutables; the input points (IC) live in storage.
-contract AggregationVerifier {
+contract AggregationVerifier is IAggregationVerifier {
     /// @notice A verifying-key word is not a canonical base-field element, or a key point
     ///         is not on its curve (index into the words; the length means the G2 points),
     ///         or the key has a length no aggregation key has.

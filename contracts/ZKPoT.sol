@@ -122,12 +122,18 @@ contract ZKPoT is IZKPoT {
         if (p.rounds == 0) revert InvalidTaskParams("no rounds");
         if (p.window == 0) revert InvalidTaskParams("empty window");
         if (p.initialCommitment >= R) revert InvalidTaskParams("commitment not in field");
+        _checkRegistry(p);
+        if (p.paddingCommitment >= R) revert InvalidTaskParams("padding not in field");
+        _capacity(p.aggregator);
+    }
+
+    /// @dev The registry's lists have one entry per participant (the entries themselves are
+    ///      checked as they are stored).
+    function _checkRegistry(TaskParams calldata p) private pure {
         uint256 n = p.participants.length;
         if (n == 0 || n > type(uint16).max) revert InvalidTaskParams("participant count");
         if (p.participantKeys.length != n) revert InvalidTaskParams("keys do not match");
         if (p.sampleCounts.length != n) revert InvalidTaskParams("sample counts do not match");
-        if (p.paddingCommitment >= R) revert InvalidTaskParams("padding not in field");
-        _capacity(p.aggregator);
     }
 
     /// @dev The number of slots of an aggregation verifier (reverts if it has none).
@@ -599,12 +605,12 @@ contract ZKPoT is IZKPoT {
         }
     }
 
-    /// @dev Marks each accepted submission (checked by _aggregationInputs).
+    /// @dev Marks each accepted submission (checked by _aggregationInputs before).
     function _accept(uint256 taskId, uint32 round, address[] calldata accepted) private {
         mapping(address => uint256) storage member = _member[taskId];
         mapping(uint256 => uint256) storage entries = _entries[taskId][round];
         for (uint256 i = 0; i < accepted.length; ++i) {
-            entries.accept(member[accepted[i]] - 1);
+            if (!entries.accept(member[accepted[i]] - 1)) revert NoValidSubmission(accepted[i]);
         }
     }
 

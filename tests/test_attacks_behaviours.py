@@ -30,7 +30,6 @@ from zkpot.attacks.behaviours import (
 from zkpot.federation import FederationResult, Refusal
 from zkpot.learning.inference import correct_count
 from zkpot.learning.model import MLP
-from zkpot.learning.quantize import quantize
 from zkpot.participant import COMMITMENT_MISMATCH, NO_KEY, Behaviour, Training
 from zkpot.store import LocalStore
 
@@ -162,12 +161,22 @@ def test_label_flip_poisoning_fails_the_threshold(replays):
 # ----------------------------------------------------------------------------- the leader's check
 
 
+class HonestCapture(Behaviour):
+    """Honest in everything, but trains on the public test set too (as a capturing leader
+    does), so that it leads."""
+
+    name = "honest-capture"
+
+    def training_data(self, p, round):
+        return DishonestLeader("alter").training_data(p, round)
+
+
 @pytest.fixture(scope="module")
 def leader_layer(tmp_path_factory, keys):
-    """P1 honest; P0 hands the leader a poisoned model B instead of the proven A; P2 copies
-    the global model; P3 withholds its key. With this seed the honest P1 has the best count
-    in both rounds, strictly (57 and 58 of 64), so an honest leader runs the checks."""
-    behaviours = {0: SubstituteModel(), 2: FreeRider(), 3: Withholder()}
+    """P1 honest, and it also trains on the public test set, so that it has the best count
+    in both rounds and an honest leader runs the checks; P0 hands the leader a poisoned
+    model B instead of the proven A; P2 copies the global model; P3 withholds its key."""
+    behaviours = {0: SubstituteModel(), 1: HonestCapture(), 2: FreeRider(), 3: Withholder()}
     return _run(tmp_path_factory.mktemp("leader"), keys, behaviours, seed=1)
 
 
@@ -207,7 +216,7 @@ def test_free_rider_is_stopped_only_while_the_copied_model_is_below_threshold(le
     block0 = first.block
     copied = fed.participants[0].read_global(store, block0.global_cid, block0.global_commitment)
     task = result.task
-    qmodel = quantize(MLP.from_params(copied), task.spec, task.test_x)
+    qmodel = task.quantize(MLP.from_params(copied))
     assert second.counts["P2"] == correct_count(qmodel, task.test_x, task.test_y)
     assert ledger.submission(result.task_id, 1, fed.participants[2].address).accepted
 
@@ -291,3 +300,53 @@ def test_a_leader_skipping_honest_models_is_not_stopped_but_its_victims_can_prov
     own = fed.participants[2].submitted[0]
     assert own.count == max(r.counts.values())
     assert np.isfinite(r.global_accuracy)
+
+
+@pytest.fixture(scope="module")
+def swapping_leader(tmp_path_factory, keys):
+    """P0, P1, P3 honest; P2 captures the first turn and publishes the aggregate with two
+    classes swapped, an alteration whose proven count stays above the threshold."""
+    return _run(tmp_path_factory.mktemp("swap"), keys, {2: DishonestLeader("swap")})
+
+
+def test_an_alteration_above_the_threshold_fails_the_aggregation_proof(swapping_leader):
+    """The swapped model passes the threshold, so only the aggregation proof can refuse it:
+    the leader proves the honest aggregate (the one statement it can prove) and the ledger
+    refuses a block whose global commitment is not that aggregate's. The next-best
+    submitter leads and aggregates everyone."""
+    fed, result = swapping_leader
+    for r in result.rounds:
+        refused = [x for x in r.refused("P2") if x.rule != "NotLeader"]
+        assert [(x.layer, x.rule) for x in refused] == [("ledger", "InvalidAggregationProof")]
+        assert r.passed_over == ["P2"] and r.leader in ("P0", "P1", "P3")
+        assert len(r.block.accepted) == 4
+        assert r.aggregation_proof is not None and r.aggregation_proof["verified"]
+        keys = {p.address: p.submitted[r.round].key for p in fed.participants}
+        auditor = fed.participants[0]
+        assert audit_aggregate(fed.ledger, fed.store, result.task_id, r.round, keys, auditor)
+
+
+@pytest.fixture(scope="module")
+def substituting_leader(tmp_path_factory, keys):
+    """P0, P1, P3 honest; P2 trains on the public test set to lead, and its package holds a
+    poisoned model B under the commitment to the A it proved; as leader it aggregates B."""
+
+    class CapturingSubstitute(SubstituteModel):
+        def training_data(self, p, round):
+            super().training_data(p, round)
+            return DishonestLeader("alter").training_data(p, round)
+
+    return _run(tmp_path_factory.mktemp("substitute"), keys, {2: CapturingSubstitute()})
+
+
+def test_a_substituting_leader_fails_the_aggregation_proof(substituting_leader):
+    """No salt opens A's commitment with B: the aggregate with B in the leader's slot proves
+    another statement, the ledger refuses it, and the next leader leaves B out (its package
+    does not open its commitment)."""
+    fed, result = substituting_leader
+    for r in result.rounds:
+        assert r.passed_over[0] == "P2"
+        rules = [x.rule for x in r.refused("P2")]
+        assert rules[0] == "InvalidAggregationProof"
+        assert fed.participants[2].address not in r.block.accepted
+        assert r.leader in ("P0", "P1", "P3")

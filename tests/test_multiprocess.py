@@ -49,7 +49,7 @@ from zkpot.ledger import Ledger
 from zkpot.node.keys import read_key_file
 from zkpot.node.manifest import TaskManifest, TaskRef
 from zkpot.node.state import ParticipantState, Stage
-from zkpot.participant import Training
+from zkpot.participant import Training, split_training_data
 from zkpot.protocol.hashes import block_hash, tie_break_rank
 from zkpot.store import IpfsHttpStore, LocalStore
 
@@ -186,8 +186,17 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
     names = [*honest, BYZANTINE]
     keys = {name: work / f"{name}.key" for name in [*names, "publisher"]}
     # Each party makes its own keys; only the public line goes to the publisher.
+    # Each participant registers the size of its part of the training set (P3 uses P0's).
+    parts = split_training_data(TASK_OPTIONS["dataset"], len(honest), None, SEED)
+    samples = {name: len(parts[i][1]) for i, name in enumerate(honest)}
+    samples[BYZANTINE] = samples["P0"]
     keygens = {
-        name: subprocess.Popen([zkpot, "keygen", str(path)], stdout=subprocess.PIPE, text=True)
+        name: subprocess.Popen(
+            [zkpot, "keygen", str(path)]
+            + (["--samples", str(samples[name])] if name in samples else []),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for name, path in keys.items()
     }
     entries = {name: json.loads(process.communicate()[0]) for name, process in keygens.items()}

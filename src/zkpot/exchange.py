@@ -134,11 +134,17 @@ def global_commitment(package: ModelPackage) -> int:
 
 
 def initial_global(
-    spec: ModelSpec, test_x: NDArray[np.integer], seed: int, salt: int
+    spec: ModelSpec,
+    test_x: NDArray[np.integer],
+    seed: int,
+    salt: int,
+    scales: tuple[float, ...] | None = None,
 ) -> ModelPackage:
     """A task's initial global model (:func:`~zkpot.learning.model.initial_model`),
-    quantised for the task, under ``salt``."""
-    return ModelPackage(quantize(initial_model(spec.widths, seed), spec, test_x), salt, 0)
+    quantised for the task (in its fixed-point format ``scales``, where it has one), under
+    ``salt``."""
+    model = quantize(initial_model(spec.widths, seed), spec, test_x, scales=scales)
+    return ModelPackage(model, salt, 0)
 
 
 def seal_global(package: ModelPackage, recipients: Mapping[str, bytes]) -> bytes:

@@ -36,7 +36,7 @@ def task_params(
     verifier = ledger.deploy_verifier(vk.to_evm(), publisher)
     aggregator = ledger.deploy_aggregation_verifier(aggregation_vk.to_evm(), publisher)
     test_set_cid = store.put(task.test_set_bytes())
-    initial = initial_global(task.spec, task.test_x, seed, proving.new_salt())
+    initial = initial_global(task.spec, task.test_x, seed, proving.new_salt(), task.weight_scales)
     registry = {r.address: r.x25519_key for r in registrations}
     return TaskParams(
         verifier=verifier,

@@ -220,11 +220,21 @@ def print_tables(
                 else " (round skipped: the previous global model carries over)"
             )
         passed = f", passed over: {', '.join(r.passed_over)}" if r.passed_over else ""
+        aggregation = ""
+        if r.aggregation_proof is not None:
+            a = r.aggregation_proof
+            gas = f", {a['gas']:,} gas to verify" if a.get("gas") is not None else ""
+            verdict = "verified" if a["verified"] else "NOT verified"
+            aggregation = (
+                f"\n  aggregation proof: {a['contributions']} models averaged, "
+                f"proved in {a['prove_s']:.2f} s, {verdict}{gas}"
+            )
         console.print(
             f"  global accuracy {r.global_accuracy:.4f}{proven}, "
             f"block proposal {r.propose_gas:,} gas"
             + passed
             + (f", rejected: {rejected}" if rejected else "")
+            + aggregation
         )
     table = Table(
         title=f"global model accuracy ({result.task.dataset} test split)", title_justify="left"

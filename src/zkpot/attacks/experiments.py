@@ -163,11 +163,14 @@ def _summarise(
 
 
 def run_sweep(config: SweepConfig, progress: Progress = _no_progress) -> SweepResult:
-    """Every point of the sweep; proofs are real, one setup serves every ZKPoT run."""
+    """Every point of the sweep; proofs are real, one setup (of both circuits) serves every
+    ZKPoT run."""
     c = config
     task = Task.create(c.dataset, c.hidden, c.test_samples, c.threshold, c.rounds, seed=c.seed)
     progress("setup", 0, 1)
     keys = proving.setup(task.circuit)
+    capacity = min(c.participants, proving.MAX_AGGREGATION_CAPACITY)
+    aggregation_keys = proving.setup_aggregation(task.aggregation_circuit(capacity))
     progress("setup", 1, 1)
     fractions = sorted(set(c.fractions))
     plan: list[tuple[str, float, str]] = []
@@ -199,6 +202,7 @@ def run_sweep(config: SweepConfig, progress: Progress = _no_progress) -> SweepRe
                 training=c.training,
                 behaviours=chosen,
                 keys=keys,
+                aggregation_keys=aggregation_keys,
             )
             run = _summarise(fed.run(), behaviour, fraction, setting, attackers)
         run.seconds = round(time.perf_counter() - t0, 1)

@@ -46,13 +46,14 @@ def _fail(message: str) -> typer.Exit:
 def keygen(
     out: Annotated[Path, typer.Argument(help="Key file to create (mode 0600, never overwritten).")],
     samples: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             max=2**32 - 1,
-            help="Size of this participant's training set: its registered FedAvg weight.",
+            help="Size of this participant's training set: its registered FedAvg weight "
+            "(a participant's line needs it; a publisher's key does not).",
         ),
-    ],
+    ] = None,
 ) -> None:
     """Create a key file: an Ethereum account and an X25519 key pair (OS CSPRNG).
 

@@ -83,15 +83,21 @@ def write_key_file(path: Path, identity: Identity) -> None:
     _write_document(Path(path), identity_to_json(identity))
 
 
-def generate_key_file(path: Path, samples: int) -> dict[str, str | int]:
+def generate_key_file(path: Path, samples: int | None = None) -> dict[str, str | int]:
     """Write fresh keys (OS CSPRNG) to a new key file; returns its participants-file entry,
-    which registers ``samples`` (the size of the participant's training set) as its weight."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples < 2**32:
+    which registers ``samples`` (the size of the participant's training set) as its weight
+    (a publisher's key has no entry to give: ``samples`` None leaves it out)."""
+    if samples is not None and (
+        isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples < 2**32
+    ):
         raise KeyFileError(f"a sample count is an integer in [1, 2^32), got {samples!r}")
     account: LocalAccount = Account.create()
     keys = generate_keypair()
     _write_document(Path(path), _document(account, keys))
-    return {"address": account.address, "x25519": keys.public.hex(), "samples": samples}
+    entry: dict[str, str | int] = {"address": account.address, "x25519": keys.public.hex()}
+    if samples is not None:
+        entry["samples"] = samples
+    return entry
 
 
 def _write_document(path: Path, doc: dict[str, str]) -> None:

@@ -53,7 +53,9 @@ from zkpot.exchange import (
     seal_package,
 )
 from zkpot.learning.aggregate import aggregation_weights
-from zkpot.learning.integer_model import QuantizationError
+from zkpot.learning.integer_model import QuantizationError, QuantizedModel
+from zkpot.learning.model import MLP
+from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger, LedgerError, RoundBlockView, RoundStatus
 from zkpot.participant.participant import (
     COMMITMENT_MISMATCH,
@@ -272,7 +274,7 @@ class RoundMachine:
         if not ledger.verify_proof(verifier, proven.proof.to_evm(), inputs):
             raise ProofRejected("the task's verifier contract rejects this participant's proof")
         handed = p.behaviour.handed_model(p, r)
-        packaged = qmodel if handed is p.model else task.quantize(handed)
+        packaged = qmodel if handed is p.model else self._quantize_handed(handed)
         key, ciphertext = seal_package(ModelPackage(packaged, salt, p.num_samples))
         cid = self.store.put(ciphertext)
         honest = Claim(proven.commitment, proven.count, tuple(proven.proof.to_evm()), cid)
@@ -299,6 +301,15 @@ class RoundMachine:
             "prepared", r, count=claim.count, prove_s=round(prove_s, 3), model_cid=claim.model_cid
         )
         return record
+
+    def _quantize_handed(self, model: MLP) -> QuantizedModel:
+        """The integers of a model the behaviour hands over in place of the proven one: in
+        the task's format, or at the model's own scales where it does not fit it."""
+        task = self.participant.task
+        try:
+            return task.quantize(model)
+        except QuantizationError:
+            return quantize(model, task.spec, task.test_x)
 
     def _submit(self, r: int, record: RoundRecord, *, retry: bool) -> RoundRecord:
         """Send the prepared ZKPoT transaction, unless the chain already has it."""
