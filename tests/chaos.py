@@ -60,10 +60,12 @@ KUBO_POINTS: tuple[tuple[str, ...], ...] = (
     ("leading",),
 )
 #: Where a state file may be damaged: before the node submits (it then submits afresh
-#: from the new state), after its hand-over or proposal (the round is on chain already),
-#: or once its round is over.
+#: from the new state), after its submission (the package key is lost with the file: the
+#: recovered node must not submit again, and the round goes on without its model), after
+#: its hand-over or proposal (the round is on chain already), or once its round is over.
 CORRUPT_POINTS: tuple[tuple[str, ...], ...] = (
     ("training",),
+    ("submitted",),
     ("handed_over", "proposed"),
     ("round",),
 )
@@ -121,13 +123,13 @@ def make_schedule(seed: int, rounds: int, names: list[str], kills: int) -> list[
 
     last = rounds - 1
     faults.append(Fault("hold", last, free(last), rng.choice(HOLD_POINTS)))
-    # The damaged node is not the one held: a round needs one absentee at most.
-    r = rng.randrange(rounds)
-    faults.append(
-        Fault(
-            "corrupt", r, free(r), rng.choice(CORRUPT_POINTS), rng.choice(["overwrite", "truncate"])
-        )
-    )
+    # Damage after the submission loses that round's model: only in the held round, whose
+    # window stays open until every other node has done its part (so the recovered node
+    # finds its submission on chain while it could still submit), and whose accepted
+    # models differ from an undisturbed run's anyway.
+    at = rng.choice(CORRUPT_POINTS)
+    r = last if at == ("submitted",) else rng.randrange(rounds)
+    faults.append(Fault("corrupt", r, free(r), at, rng.choice(["overwrite", "truncate"])))
     for _ in range(kills):
         r = rng.randrange(rounds)
         faults.append(Fault("kill", r, free(r), rng.choice(KILL_POINTS)))
@@ -167,6 +169,7 @@ class Supervisor:
     states: dict[str, Path]
     restart: Callable[[str], list[str]]
     recover: Callable[[str], list[str]]
+    addresses: dict[str, str]
     seed: int
     #: What happened, in order: one dict per action.
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -180,6 +183,10 @@ class Supervisor:
     _seen: dict[tuple[str, int], int] = field(default_factory=dict)
     _held: dict[str, Fault] = field(default_factory=dict)
     _expect_refusal: dict[str, bytes] = field(default_factory=dict)
+    #: Nodes whose state was lost after their submission, by round: their model is out.
+    keyless: dict[str, int] = field(default_factory=dict)
+    #: The same, while the round is not finalized: they cannot lead it.
+    _keyless: dict[str, int] = field(default_factory=dict)
     _finished: set[str] = field(default_factory=set)
     _t0: float = 0.0
 
@@ -204,6 +211,7 @@ class Supervisor:
                     self._trigger(name, event, rng)
             self._supervise()
             self._release_held()
+            self._pass_turns()
             time.sleep(0.05)
         self.note("all finished", pending=[str(f) for f in self._pending])
 
@@ -253,6 +261,9 @@ class Supervisor:
         if fault.kind == "hold":
             self._held[name] = fault
         elif fault.kind == "corrupt":
+            done = {"handed_over", "proposed"}
+            if "submitted" in hit["round_events"] and not done & set(hit["round_events"]):
+                self._keyless[name] = self.keyless[name] = fault.round
             damage(self.states[name], fault.detail, rng)
             self._expect_refusal[name] = self.states[name].read_bytes()
             self.note("damaged", node=name, how=fault.detail, state=str(self.states[name]))
@@ -296,13 +307,13 @@ class Supervisor:
                 self.note("restart", node=name, run=run + 1)
 
     def _release_held(self) -> None:
-        """Close a held node's round without it, then bring it back."""
+        """Close a held node's round without it once every other node has done its part
+        of the round (it waits for the window, or sat the round out), then bring it back."""
         for name, fault in list(self._held.items()):
             r = fault.round
             state = self.ledger.round_state(self.task_id, r)
             if state.status == RoundStatus.OPEN:
-                others = len(self.nodes) - 1
-                if state.submitted >= others:
+                if all(self._done_submitting(other, r) for other in self.nodes if other != name):
                     now = self.ledger.timestamp()
                     if state.deadline > now:
                         self.ledger.advance_time(state.deadline - now)
@@ -311,6 +322,31 @@ class Supervisor:
             del self._held[name]
             self.nodes[name].start(self.restart(name))
             self.note("restart", node=name, run=len(self.nodes[name].runs) - 1, held=True)
+
+    def _done_submitting(self, name: str, r: int) -> bool:
+        node = self.nodes[name]
+        if not node.running or name in self._held or name in self._expect_refusal:
+            return False
+        return any(
+            e.get("round") == r
+            and (e["event"] == "skipped" or (e["event"], e.get("until")) == ("waiting", "closed"))
+            for e in node.events()
+        )
+
+    def _pass_turns(self) -> None:
+        """A node that lost its round's package key with its state cannot lead that round:
+        if it holds the turn, move anvil's clock to the turn's end (on a live chain, the
+        turn simply runs out), so that the next-best submitter leads."""
+        for name, r in list(self._keyless.items()):
+            state = self.ledger.round_state(self.task_id, r)
+            if state.status != RoundStatus.CLOSED:
+                if state.status == RoundStatus.FINALIZED:
+                    del self._keyless[name]
+                continue
+            if state.leader == self.addresses[name]:
+                now = self.ledger.timestamp()
+                self.ledger.advance_time(max(state.turn_ends + 1 - now, 1))
+                self.note("turn passed", round=r, turn=state.turn, leader=name)
 
 
 def describe(schedule: list[Fault]) -> str:

@@ -60,7 +60,7 @@ def _env_ints(name: str, default: str) -> list[int]:
     return [int(v) for v in os.environ.get(name, default).split(",") if v.strip()]
 
 
-SEEDS = _env_ints("ZKPOT_CHAOS_SEED", "1")
+SEEDS = _env_ints("ZKPOT_CHAOS_SEED", "8")
 ROUNDS = _env_ints("ZKPOT_CHAOS_ROUNDS", "5")[0]
 KILLS = _env_ints("ZKPOT_CHAOS_FAULTS", "2")[0]
 NAMES = ["P0", "P1", "P2", "P3"]
@@ -68,6 +68,9 @@ NAMES = ["P0", "P1", "P2", "P3"]
 #: one undisturbed run is the reference of all of them.
 TASK_SEED = 3
 WINDOW = 600
+#: How long a leader waits for a package key: the keys of killed nodes come within seconds
+#: of their restart; the key lost with a damaged state file never comes.
+HANDOVER_TIMEOUT_S = 30
 TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
 TASK_OPTIONS = {"dataset": "digits", "hidden": 16, "test_samples": 64, "threshold": 0.3}
 
@@ -157,7 +160,7 @@ def chaos(
         "--lr", str(TRAINING.lr),
         "--batch-size", str(TRAINING.batch_size),
         "--poll", "0.1",
-        "--handover-timeout", "300",
+        "--handover-timeout", str(HANDOVER_TIMEOUT_S),
     ]  # fmt: skip
     states = {name: work / f"{name}.sqlite" for name in NAMES}
 
@@ -177,7 +180,16 @@ def chaos(
     nodes = {name: Node(name, fresh(name), work) for name in NAMES}
     ledger = Ledger.connect(anvil_url, zkpot_address=ref.zkpot)
     supervisor = Supervisor(
-        nodes, schedule, ledger, ref.task_id, kubo_daemon, states, restart, fresh, seed
+        nodes,
+        schedule,
+        ledger,
+        ref.task_id,
+        kubo_daemon,
+        states,
+        restart,
+        fresh,
+        keys.addresses,
+        seed,
     )
     try:
         supervisor.run()
@@ -259,8 +271,11 @@ def test_every_fault_of_the_schedule_struck(chaos: Chaos) -> None:
     # A node stopped only when the store was down, and said so (no other failure).
     for name, run, code, text in chaos.supervisor.unplanned:
         stderr = " ".join(text.split())  # as one line, however the console wrapped it
-        assert code == 1 and chaos.supervisor.kubo.api in stderr, (name, run, stderr)
-        assert "Traceback" not in stderr and "run the same command again" in stderr
+        assert code != 0 and "IPFS API" in stderr, (name, run, stderr)
+        assert "Traceback" not in stderr, (name, run, stderr)
+        # Mid-round (exit 1), or while loading the task at start (exit 2).
+        assert ("run the same command again" in stderr) == (code == 1), (name, run, stderr)
+        assert ("cannot load the task" in stderr) == (code == 2), (name, run, stderr)
 
 
 def test_every_round_ended_in_a_block_or_a_skip(chaos: Chaos) -> None:
@@ -338,12 +353,31 @@ def test_a_damaged_state_file_stops_the_node_with_the_recovery(chaos: Chaos) -> 
     node = chaos.nodes[name]
     assert Path(state + ".damaged").exists()
     assert node.process.returncode == 0
-    recovered = [e for e in node.all_events() if e["run"] > run]
+    events = node.all_events()
+    recovered = [e for e in events if e["run"] > run]
     assert recovered[0]["event"] == "started" and recovered[-1]["event"] == "finished"
-    # The rounds it had submitted from the lost state were not submitted again (the
-    # chain check above counts every submit transaction), and it took part afterwards.
-    later = [e["round"] for e in recovered if e["event"] == "submitted"]
-    assert all(r >= fault.round for r in later)
+    # The rounds on chain before the damage (its own submissions among them) are not
+    # submitted again; the chain check above counts every submit transaction.
+    before = {e["round"] for e in events if e["run"] < run and e["event"] == "submitted"}
+    again = {e["round"] for e in recovered if e["event"] == "submitted"}
+    assert not before & again, (before, again)
+    assert all(r >= fault.round for r in again)
+    for e in recovered:
+        if e["event"] == "skipped" and e["round"] < fault.round:
+            assert "window closed" in e["reason"], e
+    if fault.round in before:
+        # Damaged after its submission, with the window still open: the package key went
+        # with the file. The recovered node found its submission on chain and sat the round
+        # out, and the round's block goes on without its model.
+        skipped = next(
+            e for e in recovered if e["event"] == "skipped" and e["round"] == fault.round
+        )
+        assert skipped["reason"] == "this account submitted the round from another state"
+        accepted = chaos.status["round_summaries"][fault.round]["accepted"]
+        assert chaos.keys.addresses[name] not in accepted
+    else:
+        # Damaged before it submitted (or after the round): it submits from the new state.
+        assert fault.round in again or fault.at == ("round",)
 
 
 def test_every_node_holds_the_same_chain_view(chaos: Chaos) -> None:
@@ -385,13 +419,32 @@ def _comparable_rounds(chaos: Chaos, reference: Reference) -> tuple[list[int], d
     return compared, excluded
 
 
+def test_a_round_aggregates_every_submission_whose_key_survived(chaos: Chaos) -> None:
+    """A round leaves a model out only if its submitter lost the key with its state: the
+    held node has no submission, every other one is aggregated."""
+    on_chain = _on_chain(chaos)
+    keyless = {(r, n) for n, r in chaos.supervisor.keyless.items()}
+    hold = _fired(chaos, "hold")[0][0]
+    for r, view in enumerate(chaos.status["round_summaries"]):
+        submitted = {n for n, a in chaos.keys.addresses.items() if (r, a) in on_chain}
+        accepted = {n for n, a in chaos.keys.addresses.items() if a in view["accepted"]}
+        assert accepted == {n for n in submitted if (r, n) not in keyless}, r
+        if r == hold.round:
+            assert hold.node not in submitted
+
+
 def test_global_models_equal_the_undisturbed_run(chaos: Chaos, reference: Reference) -> None:
     compared, excluded = _comparable_rounds(chaos, reference)
     print(f"seed {chaos.seed}: compared rounds {compared}; excluded {excluded}")
     assert compared, f"no round to compare: {excluded}"
-    # The held node missed its round, so that round is excluded, and named as such.
+    # The held node missed its round (a node whose key went with its state file left its
+    # model out of its round): those rounds, and all after them, are excluded.
     hold = _fired(chaos, "hold")[0][0]
-    assert hold.round in excluded and hold.node in excluded[hold.round]
+    assert hold.round in excluded
+    first = min(excluded)
+    lost = [n for n, r in chaos.supervisor.keyless.items() if r == first]
+    missing = sorted(lost + ([hold.node] if first == hold.round else []))
+    assert excluded[first] == f"accepted models differ: missing {missing}, extra []"
     p0 = read_key_file(chaos.keys.files["P0"])
     views = chaos.status["round_summaries"]
     by_name = chaos.keys.addresses
