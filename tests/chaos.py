@@ -132,6 +132,11 @@ def make_schedule(seed: int, rounds: int, names: list[str], kills: int) -> list[
     faults.append(Fault("corrupt", r, free(r), at, rng.choice(["overwrite", "truncate"])))
     for _ in range(kills):
         r = rng.randrange(rounds)
+        if all((name, r) in taken for name in names):
+            rounds_left = [q for q in range(rounds) if any((n, q) not in taken for n in names)]
+            if not rounds_left:
+                break  # every node has a fault in every round
+            r = rng.choice(rounds_left)
         faults.append(Fault("kill", r, free(r), rng.choice(KILL_POINTS)))
     return sorted(faults, key=lambda f: (f.round, f.kind, f.node or ""))
 
