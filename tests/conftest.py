@@ -4,8 +4,8 @@
   (marked ``anvil``), and ``anvil_url``, one anvil node per session.
 - Provers (anvil.py): ``prover``, real Groth16 proofs for a tiny circuit, and ``groth16``,
   a Groth16 vector whose trapdoor is known.
-- Content store (kubo.py): ``ipfs_bin`` and ``kubo_api``, an isolated offline kubo node
-  (marked ``ipfs``).
+- Content store (kubo.py): ``ipfs_bin``, ``kubo_api`` and ``kubo_daemon``, an isolated
+  offline kubo node (marked ``ipfs``) that a test may restart.
 
 Each lives beside the helper that starts its process; tests skip only when a binary is
 absent.

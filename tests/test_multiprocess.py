@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nodes import Node, event_is, zkpot_command
 
 from zkpot import Federation, Task
 from zkpot.exchange import global_commitment, open_global
@@ -60,99 +58,6 @@ ROUNDS = 3
 WINDOW = 600
 TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
 TASK_OPTIONS = {"dataset": "digits", "hidden": 16, "test_samples": 64, "threshold": 0.3}
-#: Guard against a hung federation: give up waiting for an event after this long. Only a
-#: hang trips it; nothing asserts how long anything took.
-HANG_GUARD_S = 900.0
-
-
-def _zkpot() -> str:
-    beside = Path(sys.executable).with_name("zkpot")
-    found = str(beside) if beside.is_file() else shutil.which("zkpot")
-    if found is None:
-        pytest.skip("the zkpot command is not installed (pip install -e .)")
-    return found
-
-
-@dataclass
-class Node:
-    """One participant process, restartable; each run logs to its own files."""
-
-    name: str
-    args: list[str]
-    logs: Path
-    runs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, args: list[str] | None = None) -> None:
-        run = len(self.runs)
-        with (
-            open(self.logs / f"{self.name}.{run}.jsonl", "wb") as out,
-            open(self.logs / f"{self.name}.{run}.err", "wb") as err,
-        ):
-            self.runs.append(
-                subprocess.Popen(
-                    [_zkpot(), "participant", *(args or self.args)],
-                    stdout=out,
-                    stderr=err,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
-
-    @property
-    def process(self) -> subprocess.Popen[bytes]:
-        return self.runs[-1]
-
-    def events(self, run: int = -1) -> list[dict[str, Any]]:
-        """The complete JSON lines a run has written so far."""
-        index = run % len(self.runs)
-        text = (self.logs / f"{self.name}.{index}.jsonl").read_text()
-        return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
-
-    def stderr(self, run: int = -1) -> str:
-        return (self.logs / f"{self.name}.{run % len(self.runs)}.err").read_text()
-
-    def wait_for(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        """The first event of the current run that ``match`` accepts (polls the log)."""
-        give_up = time.monotonic() + HANG_GUARD_S
-        while time.monotonic() < give_up:
-            for event in self.events():
-                if match(event):
-                    return event
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"{self.name} exited with {self.process.returncode} before the event:\n"
-                    + self.stderr()[-4000:]
-                )
-            time.sleep(0.05)
-        pytest.fail(f"{self.name}: no matching event (hung?)")
-
-    def kill(self) -> None:
-        """SIGKILL the current run and reap it."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def finish(self) -> int:
-        """Wait for the current run to exit; its return code."""
-        try:
-            return self.process.wait(timeout=HANG_GUARD_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{self.name} did not finish (hung?)")
-
-    def stop_all(self) -> None:
-        for process in self.runs:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def _is(event: str, round: int, **fields: Any) -> Callable[[dict[str, Any]], bool]:
-    def match(e: dict[str, Any]) -> bool:
-        return (
-            e.get("event") == event
-            and e.get("round") == round
-            and all(e.get(k) == v for k, v in fields.items())
-        )
-
-    return match
 
 
 @dataclass
@@ -181,7 +86,7 @@ BEHAVIOUR, REFUSED_BY = "inflated-claim", "InvalidProof"
 @pytest.fixture(scope="module")
 def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     work = tmp_path_factory.mktemp("multiprocess")
-    zkpot = _zkpot()
+    zkpot = zkpot_command()
     honest = ["P0", "P1", "P2"]
     names = [*honest, BYZANTINE]
     keys = {name: work / f"{name}.key" for name in [*names, "publisher"]}
@@ -265,8 +170,8 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         Byzantine node, move anvil's clock past the deadline (anvil has no block time
         here)."""
         for name in submitters:
-            nodes[name].wait_for(_is("waiting", r, until="closed"))
-        nodes[BYZANTINE].wait_for(_is("skipped", r))
+            nodes[name].wait_for(event_is("waiting", r, until="closed"))
+        nodes[BYZANTINE].wait_for(event_is("skipped", r))
         state = ledger.round_state(ref.task_id, r)
         assert state.submitted == len(submitters)
         now = ledger.timestamp()
@@ -279,20 +184,20 @@ def run(anvil_url: str, kubo_api: str, tmp_path_factory: pytest.TempPathFactory)
         close_window(0, honest)
 
         # Round 1: P0 is killed while proving, and restarted.
-        nodes["P0"].wait_for(_is("proving", 1))
+        nodes["P0"].wait_for(event_is("proving", 1))
         nodes["P0"].kill()
         nodes["P0"].start(restart["P0"])
         close_window(1, honest)
 
         # P2 leaves after round 1.
-        nodes["P2"].wait_for(_is("left", 2))
+        nodes["P2"].wait_for(event_is("left", 2))
         assert nodes["P2"].finish() == 0
 
         # Round 2: once both live honest nodes have submitted and wait for the window, the
         # one that will lead is killed and restarted: it must lead with what its state
         # file kept.
         for name in ("P0", "P1"):
-            nodes[name].wait_for(_is("waiting", 2, until="closed"))
+            nodes[name].wait_for(event_is("waiting", 2, until="closed"))
         state = ledger.round_state(ref.task_id, 2)
         assert state.submitted == 2 and state.leader is not None
         leader = next(name for name, a in addresses.items() if a == state.leader)

@@ -308,7 +308,16 @@ def participant(
                 behaviour=adversary,
                 config=NodeConfig(poll, handover_timeout, last_round),
             )
-            node.run()
+            try:
+                node.run()
+            except (LedgerError, StoreError) as exc:
+                # The chain or the store failed mid-round: every step so far is in the
+                # state file, so the same command resumes once they answer again.
+                console.print(
+                    f"[red]error:[/red] the node stopped: {exc}; its progress is kept in "
+                    f"{state}: run the same command again to resume"
+                )
+                raise typer.Exit(code=1) from None
     except (KeyFileError, ManifestError, NodeError, StateError) as exc:
         raise _fail(str(exc)) from None
 

@@ -92,7 +92,7 @@ from zkpot.protocol import (
     RoundNotOpen,
 )
 from zkpot.protocol.types import ZERO_ADDRESS
-from zkpot.store import ContentStore, StoreError
+from zkpot.store import ContentStore, StoreError, StoreUnavailable
 from zkpot.store.sealed import SealError, seal, unseal
 
 #: emit(event): receives each event of a machine (a JSON-serialisable dict).
@@ -389,7 +389,7 @@ class RoundMachine:
         self._ensure_stored(record)
         if state.leader != self.address:
             self._hand_over(r, state.leader)
-            self._while_others_lead(r)
+            self._while_others_lead(r, state.turn)
             return Waiting.TURN
         missing = self._missing_keys(r)
         if missing and not stop_waiting:
@@ -420,10 +420,15 @@ class RoundMachine:
         self.records.advance(r, Stage.HANDED_OVER, leader=leader, handover_gas=gas)
         self._event("handed_over", r, leader=leader, gas=gas, withheld=key is None)
 
-    def _while_others_lead(self, r: int) -> None:
-        """What the behaviour does once per turn while another participant leads."""
+    def _while_others_lead(self, r: int, turn: int | None = None) -> None:
+        """What the behaviour does once per turn while another participant leads.
+
+        ``turn``: the turn whose leader was just handed the key; if it has passed meanwhile,
+        nothing is marked done, so that the next step hands over to the new leader."""
         state = self.ledger.round_state(self.task_id, r)
         if state.status != RoundStatus.CLOSED or state.leader in (None, self.address):
+            return
+        if turn is not None and state.turn != turn:
             return
         if (r, state.turn) in self._acted:
             return
@@ -495,6 +500,14 @@ class RoundMachine:
                 continue
             try:
                 package = self._open(r, address, handed)
+            except StoreUnavailable as exc:
+                # Only this object out of reach, or the store itself? A store that does not
+                # answer for the leader's own package stops the leader (StoreUnavailable
+                # propagates; it leads again once restarted) rather than have it reject
+                # every model it could not fetch meanwhile.
+                self.store.has(self.participant.submitted[r].model_cid)
+                rejected.append(Rejection(address, str(exc)))
+                continue
             except (ExchangeError, StoreError, SealError) as exc:
                 rejected.append(Rejection(address, str(exc)))
                 continue
