@@ -51,7 +51,7 @@ from zkpot.ledger import Ledger
 from zkpot.node.keys import read_key_file
 from zkpot.node.manifest import TaskRef
 from zkpot.node.state import ParticipantState, Stage
-from zkpot.participant import Training
+from zkpot.participant import Training, split_training_data
 from zkpot.store import IpfsHttpStore, LocalStore
 
 pytestmark = [pytest.mark.anvil, pytest.mark.ipfs]
@@ -89,8 +89,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     work = tmp_path_factory.mktemp("chaos-keys")
     files = {name: work / f"{name}.key" for name in [*NAMES, "publisher"]}
     entries = {}
+    # Each participant registers the size of its part of the training set.
+    parts = split_training_data(TASK_OPTIONS["dataset"], len(NAMES), None, TASK_SEED)
+    samples = {name: len(parts[i][1]) for i, name in enumerate(NAMES)}
     for name, path in files.items():
-        out = subprocess.run([zkpot_command(), "keygen", str(path)], capture_output=True, text=True)
+        count = ["--samples", str(samples[name])] if name in samples else []
+        out = subprocess.run(
+            [zkpot_command(), "keygen", str(path), *count], capture_output=True, text=True
+        )
         assert out.returncode == 0, out.stderr
         entries[name] = json.loads(out.stdout)
     (work / "participants.jsonl").write_text(

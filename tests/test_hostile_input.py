@@ -73,14 +73,18 @@ def test_a_task_file_holds_exact_integers_and_a_cid(tmp_path: Path, changes: dic
 
 def test_a_manifest_field_of_the_wrong_type_is_refused() -> None:
     spec = ModelSpec((4, 2), ())
-    doc = {"format": "zkpot-task/v1", "name": "t", "dataset": "digits", "spec": spec.to_dict(),
+    doc = {"format": "zkpot-task/v2", "name": "t", "dataset": "digits", "spec": spec.to_dict(),
            "threshold": 0.5, "rounds": 1, "window": 60, "test_samples": 1, "seed": 0,
            "test_set_cid": CID, "test_set_hash": "00", "model_spec_hash": "00",
            "proving_key_cid": CID, "verifying_key_cid": CID, "verifier": "0x00",
-           "constraints": 1}  # fmt: skip
+           "constraints": 1, "weight_scales": [0.01], "aggregation_key_cid": CID,
+           "aggregator": "0x00"}  # fmt: skip
     assert TaskManifest.from_bytes(json.dumps(doc).encode()).rounds == 1
     for key, value in [("name", 3), ("proving_key_cid", None), ("threshold", "high"),
-                       ("threshold", 2), ("rounds", 2**64), ("window", -1)]:  # fmt: skip
+                       ("threshold", 2), ("rounds", 2**64), ("window", -1),
+                       ("weight_scales", [0.01, 0.02]), ("weight_scales", [-1.0]),
+                       ("weight_scales", [True]), ("weight_scales", "0.01"),
+                       ("aggregation_key_cid", 5), ("aggregator", None)]:  # fmt: skip
         with pytest.raises(ManifestError, match=key):
             TaskManifest.from_bytes(json.dumps({**doc, key: value}).encode())
 

@@ -244,7 +244,7 @@ def test_task_file_and_manifest_round_trip_and_refusals(tmp_path: Path) -> None:
     task = Task.create("digits", hidden=4, test_samples=16, rounds=2, window_s=60)
     manifest = TaskManifest(
         task.name, task.dataset, task.spec, 0.5, 2, 60, 16, 0, "a", "b", "c", "d", "e",
-        "0x" + "22" * 20, 100,
+        "0x" + "22" * 20, 100, task.weight_scales, "f", "0x" + "33" * 20,
     )  # fmt: skip
     assert TaskManifest.from_bytes(manifest.to_bytes()) == manifest
     doc = json.loads(manifest.to_bytes())

@@ -48,24 +48,34 @@ def test_a_store_outage_while_leading_stops_the_leader_and_rejects_nothing(
 ) -> None:
     task = Task.create("digits", hidden=4, test_samples=16, threshold=0.0, rounds=1, seed=SEED)
     pk, vk = proving.setup(task.circuit)
+    aggregation_key, aggregation_vk = proving.setup_aggregation(task.aggregation_circuit(2))
     ledger, store = Ledger.in_process(), FailingStore(kubo_daemon.api)
     people = [Identity.generate() for _ in range(2)]
     for person in people:
         ledger.fund(person.address, 10**18)
     publisher = ledger.new_account()
-    members = [Member(p.address, p.keys.public) for p in people]
-    task_id = ledger.register_task(
-        publisher, task_params(ledger, store, publisher, task, vk, members, SEED)
-    )
-    registry = {p.address: p.keys.public for p in people}
     parts = split_training_data(task.dataset, 2, None, SEED)
+    counts = {p.address: len(parts[i][1]) for i, p in enumerate(people)}
+    members = [Member(p.address, p.keys.public, counts[p.address]) for p in people]
+    params = task_params(ledger, store, publisher, task, vk, aggregation_vk, members, SEED)
+    task_id = ledger.register_task(publisher, params)
+    registry = {p.address: p.keys.public for p in people}
     events: list[dict[str, Any]] = []
     machines = {}
     for i, person in enumerate(people):
         x, y = parts[i]
         p = Participant(f"P{i}", i, person, x, y, task, SEED, Training(epochs=1))
         machines[person.address] = RoundMachine(
-            p, ledger, store, pk, task_id, registry, MemoryRecords(), events.append
+            p,
+            ledger,
+            store,
+            pk,
+            task_id,
+            registry,
+            counts,
+            aggregation_key,
+            MemoryRecords(),
+            events.append,
         )
     for m in machines.values():
         m.step(0)  # the second submission closes the window
@@ -85,7 +95,16 @@ def test_a_store_outage_while_leading_stops_the_leader_and_rejects_nothing(
     kubo_daemon.restart()
     stopped = machines[leader]
     restarted = RoundMachine(
-        stopped.participant, ledger, store, pk, task_id, registry, stopped.records, events.append
+        stopped.participant,
+        ledger,
+        store,
+        pk,
+        task_id,
+        registry,
+        counts,
+        aggregation_key,
+        stopped.records,
+        events.append,
     )
     assert restarted.step(0) == Waiting.NOTHING
     proposed = next(e for e in events if e["event"] == "proposed")

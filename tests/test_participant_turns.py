@@ -27,6 +27,8 @@ from zkpot.publish import task_params
 from zkpot.store import LocalStore
 
 SEED = 5
+#: The task, its proving key, and its aggregation key and verifying key (four slots).
+Keys = tuple[Task, proving.ProvingKey, tuple[proving.AggregationKey, proving.VerifyingKey]]
 
 
 class LateLedger(Ledger):
@@ -45,16 +47,14 @@ class LateLedger(Ledger):
 
 
 @pytest.fixture(scope="module")
-def keys() -> tuple[Task, proving.ProvingKey]:
+def keys() -> Keys:
     task = Task.create("digits", hidden=4, test_samples=16, threshold=0.0, rounds=1, seed=SEED)
     pk, _ = proving.setup(task.circuit)
-    return task, pk
+    return task, pk, proving.setup_aggregation(task.aggregation_circuit(4))
 
 
-def test_a_hand_over_too_late_for_one_leader_goes_to_the_next(
-    keys: tuple[Task, proving.ProvingKey], tmp_path: Path
-) -> None:
-    task, pk = keys
+def test_a_hand_over_too_late_for_one_leader_goes_to_the_next(keys: Keys, tmp_path: Path) -> None:
+    task, pk, (aggregation_key, aggregation_vk) = keys
     ledger, store = Ledger.in_process(), LocalStore(tmp_path)
     # A fourth member never submits, so that the window closes at its deadline, after
     # all three submissions, and nobody starts phase two early.
@@ -62,12 +62,13 @@ def test_a_hand_over_too_late_for_one_leader_goes_to_the_next(
     for person in people:
         ledger.fund(person.address, 10**18)
     publisher = ledger.new_account()
-    members = [Member(p.address, p.keys.public) for p in people]
-    task_id = ledger.register_task(
-        publisher, task_params(ledger, store, publisher, task, pk.verifying_key(), members, SEED)
-    )
-    registry = {p.address: p.keys.public for p in people}
     parts = split_training_data(task.dataset, 3, None, SEED)
+    counts = {p.address: len(parts[min(i, 2)][1]) for i, p in enumerate(people)}
+    members = [Member(p.address, p.keys.public, counts[p.address]) for p in people]
+    vk = pk.verifying_key()
+    params = task_params(ledger, store, publisher, task, vk, aggregation_vk, members, SEED)
+    task_id = ledger.register_task(publisher, params)
+    registry = {p.address: p.keys.public for p in people}
     chain = LateLedger(ledger.w3, ledger.address)
     events: list[dict[str, Any]] = []
     machines = {}
@@ -75,7 +76,16 @@ def test_a_hand_over_too_late_for_one_leader_goes_to_the_next(
         x, y = parts[i]
         p = Participant(f"P{i}", i, person, x, y, task, SEED, Training(epochs=1))
         machines[person.address] = RoundMachine(
-            p, chain, store, pk, task_id, registry, MemoryRecords(), events.append
+            p,
+            chain,
+            store,
+            pk,
+            task_id,
+            registry,
+            counts,
+            aggregation_key,
+            MemoryRecords(),
+            events.append,
         )
     for m in machines.values():
         assert m.step(0) == Waiting.CLOSED

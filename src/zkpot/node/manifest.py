@@ -173,7 +173,7 @@ class TaskManifest:
         ):
             raise ManifestError("manifest field weight_scales must be a list of positive numbers")
         if len(scales) != doc["spec"].num_layers:
-            raise ManifestError("the manifest has one weight scale per layer of its spec")
+            raise ManifestError("manifest field weight_scales has one scale per layer of the spec")
         doc["weight_scales"] = tuple(float(x) for x in scales)
         manifest = cls(**doc)
         for name in ("rounds", "window", "test_samples", "seed", "constraints"):
