@@ -35,6 +35,11 @@ from zkpot.store import LocalStore
 
 TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
 SEED = 3
+#: The accuracy circuit's keys, and the aggregation circuit's by number of slots.
+Keys = tuple[
+    tuple[proving.ProvingKey, proving.VerifyingKey],
+    dict[int, tuple[proving.AggregationKey, proving.VerifyingKey]],
+]
 
 
 def _task(rounds: int) -> Task:
@@ -42,19 +47,22 @@ def _task(rounds: int) -> Task:
 
 
 @pytest.fixture(scope="module")
-def keys() -> tuple[proving.ProvingKey, proving.VerifyingKey]:
-    # The circuit depends on the spec and the test set only, not on the number of rounds.
-    return proving.setup(_task(1).circuit)
+def keys() -> Keys:
+    # The circuits depend on the spec, the test set and the slots only, not on the rounds.
+    task = _task(1)
+    aggregation = {n: proving.setup_aggregation(task.aggregation_circuit(n)) for n in (3, 4)}
+    return proving.setup(task.circuit), aggregation
 
 
 def _run(
     tmp: Path,
-    keys: tuple[proving.ProvingKey, proving.VerifyingKey],
+    keys: Keys,
     behaviours: dict[int, Behaviour],
     participants: int = 4,
     rounds: int = 2,
     seed: int = SEED,
 ) -> tuple[Federation, FederationResult]:
+    accuracy, aggregation = keys
     fed = Federation(
         _task(rounds),
         participants=participants,
@@ -62,7 +70,8 @@ def _run(
         store=LocalStore(tmp),
         training=TRAINING,
         behaviours=behaviours,
-        keys=keys,
+        keys=accuracy,
+        aggregation_keys=aggregation[participants],
     )
     return fed, fed.run()
 
@@ -108,7 +117,7 @@ def test_a_proof_for_another_circuit_is_real_but_proves_another_statement(claims
     made = forger.made[0]
     assert made.tag == fed.ledger.binding_tag(result.task_id, 0, fed.participants[3].address)
     _, own_vk = forger.keys
-    _, task_vk = keys
+    (_, task_vk), _ = keys
     assert proving.verify(own_vk, made.commitment, made.count, made.tag, made.proof)
     assert not proving.verify(task_vk, made.commitment, made.count, made.tag, made.proof)
     assert made.count >= result.task.min_count  # it would have passed the threshold
