@@ -315,7 +315,7 @@ def test_a_leader_skipping_honest_models_is_not_stopped_but_its_victims_can_prov
 def swapping_leader(tmp_path_factory, keys):
     """P0, P1, P3 honest; P2 captures the first turn and publishes the aggregate with two
     classes swapped, an alteration whose proven count stays above the threshold."""
-    return _run(tmp_path_factory.mktemp("swap"), keys, {2: DishonestLeader("swap")})
+    return _run(tmp_path_factory.mktemp("swap"), keys, {2: DishonestLeader("swap")}, rounds=1)
 
 
 def test_an_alteration_above_the_threshold_fails_the_aggregation_proof(swapping_leader):
@@ -345,7 +345,7 @@ def substituting_leader(tmp_path_factory, keys):
             super().training_data(p, round)
             return DishonestLeader("alter").training_data(p, round)
 
-    return _run(tmp_path_factory.mktemp("substitute"), keys, {2: CapturingSubstitute()})
+    return _run(tmp_path_factory.mktemp("substitute"), keys, {2: CapturingSubstitute()}, rounds=1)
 
 
 def test_a_substituting_leader_fails_the_aggregation_proof(substituting_leader):
