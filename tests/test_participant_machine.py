@@ -74,7 +74,6 @@ def _machine(
     p = Participant("P0", 0, me, x, y, task, SEED, Training(epochs=1, batch_size=32))
     events: list[dict[str, Any]] = []
     registry = {me.address: me.keys.public}
-    counts = {me.address: len(y)}
     machine = cls(
         p,
         ledger,
@@ -82,7 +81,6 @@ def _machine(
         pk,
         task_id,
         registry,
-        counts,
         aggregation_key,
         MemoryRecords(),
         events.append,

@@ -55,8 +55,7 @@ def test_a_store_outage_while_leading_stops_the_leader_and_rejects_nothing(
         ledger.fund(person.address, 10**18)
     publisher = ledger.new_account()
     parts = split_training_data(task.dataset, 2, None, SEED)
-    counts = {p.address: len(parts[i][1]) for i, p in enumerate(people)}
-    members = [Member(p.address, p.keys.public, counts[p.address]) for p in people]
+    members = [Member(p.address, p.keys.public, len(parts[i][1])) for i, p in enumerate(people)]
     params = task_params(ledger, store, publisher, task, vk, aggregation_vk, members, SEED)
     task_id = ledger.register_task(publisher, params)
     registry = {p.address: p.keys.public for p in people}
@@ -72,7 +71,6 @@ def test_a_store_outage_while_leading_stops_the_leader_and_rejects_nothing(
             pk,
             task_id,
             registry,
-            counts,
             aggregation_key,
             MemoryRecords(),
             events.append,
@@ -101,7 +99,6 @@ def test_a_store_outage_while_leading_stops_the_leader_and_rejects_nothing(
         pk,
         task_id,
         registry,
-        counts,
         aggregation_key,
         stopped.records,
         events.append,

@@ -63,8 +63,8 @@ def test_a_hand_over_too_late_for_one_leader_goes_to_the_next(keys: Keys, tmp_pa
         ledger.fund(person.address, 10**18)
     publisher = ledger.new_account()
     parts = split_training_data(task.dataset, 3, None, SEED)
-    counts = {p.address: len(parts[min(i, 2)][1]) for i, p in enumerate(people)}
-    members = [Member(p.address, p.keys.public, counts[p.address]) for p in people]
+    samples = {p.address: len(parts[min(i, 2)][1]) for i, p in enumerate(people)}
+    members = [Member(p.address, p.keys.public, samples[p.address]) for p in people]
     vk = pk.verifying_key()
     params = task_params(ledger, store, publisher, task, vk, aggregation_vk, members, SEED)
     task_id = ledger.register_task(publisher, params)
@@ -82,7 +82,6 @@ def test_a_hand_over_too_late_for_one_leader_goes_to_the_next(keys: Keys, tmp_pa
             pk,
             task_id,
             registry,
-            counts,
             aggregation_key,
             MemoryRecords(),
             events.append,

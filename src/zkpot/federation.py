@@ -326,7 +326,6 @@ class Federation:
         pk, vk, task_id, result = self._publish()
         assert self._aggregation_keys is not None
         registry = {p.address: p.identity.keys.public for p in self.participants}
-        counts = {p.address: p.num_samples for p in self.participants}
         events: list[dict[str, Any]] = []
         machines = [
             RoundMachine(
@@ -336,7 +335,6 @@ class Federation:
                 pk,
                 task_id,
                 registry,
-                counts,
                 self._aggregation_keys[0],
                 MemoryRecords(),
                 events.append,

@@ -112,8 +112,7 @@ class ParticipantNode:
         self.config = config or NodeConfig()
         self.emit = emit
         self.task_id = loaded.ref.task_id
-        members = ledger.participants(self.task_id)
-        registry = {m.address: m.x25519_key for m in members}
+        registry = {m.address: m.x25519_key for m in ledger.participants(self.task_id)}
         order = list(registry)
         if identity.address not in registry:
             raise NodeError(f"{identity.address} is not registered in task {self.task_id}")
@@ -134,7 +133,6 @@ class ParticipantNode:
             loaded.pk,
             self.task_id,
             registry,
-            {m.address: m.samples for m in members},
             loaded.aggregation_key,
             state,
             self._emit,

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -135,8 +136,6 @@ class RoundMachine:
     pk: proving.ProvingKey
     task_id: int
     registry: Mapping[str, bytes]
-    #: every registered address's sample count: its model's weight in an aggregate
-    sample_counts: Mapping[str, int]
     aggregation_key: proving.AggregationKey
     records: Records
     emit: Emit = _ignore
@@ -157,6 +156,12 @@ class RoundMachine:
     def aggregator(self) -> str:
         """The task's aggregation verifier contract."""
         return self.ledger.task(self.task_id).aggregator
+
+    @cached_property
+    def sample_counts(self) -> dict[str, int]:
+        """Every registered address's sample count, as the ledger holds it: its model's
+        weight in an aggregate (never a number from a package)."""
+        return {m.address: m.samples for m in self.ledger.participants(self.task_id)}
 
     @property
     def address(self) -> str:
