@@ -12,15 +12,20 @@ use zkpot_prover::error::Error;
 use zkpot_prover::groth16;
 use zkpot_prover::spec::{ModelSpec, TestSet};
 
-fn tiny_key() -> Vec<u8> {
-    let spec = ModelSpec {
+/// A 3-input, 2-class model spec small enough that every setup here takes milliseconds.
+fn tiny_spec() -> ModelSpec {
+    ModelSpec {
         widths: vec![3, 2],
         shifts: vec![],
         input_bits: 2,
         weight_bits: 3,
         bias_bits: 4,
         act_bits: 2,
-    };
+    }
+}
+
+fn tiny_key() -> Vec<u8> {
+    let spec = tiny_spec();
     let test = TestSet {
         dim: 3,
         inputs: vec![0, 1, 2, 3, 2, 1],
@@ -128,14 +133,7 @@ fn only_the_canonical_encoding_of_a_proof_or_vk_decodes() {
 
 fn tiny_aggregation_key() -> Vec<u8> {
     let shape = zkpot_prover::aggregation::Shape {
-        spec: ModelSpec {
-            widths: vec![3, 2],
-            shifts: vec![],
-            input_bits: 2,
-            weight_bits: 3,
-            bias_bits: 4,
-            act_bits: 2,
-        },
+        spec: tiny_spec(),
         capacity: 2,
         frac_bits: 4,
     };
