@@ -54,16 +54,35 @@ def _seed(name: str) -> bytes:
     return max((p.read_bytes() for p in (CORPUS / name).iterdir()), key=len)
 
 
+def _spec_end(key: bytes) -> int:
+    """Where a key's model spec (after the 8-byte magic) ends."""
+    (layers,) = struct.unpack_from("<I", key, 8)
+    return 8 + 4 + 4 * layers + 4 * (layers - 2) + 16
+
+
 def _pk_length_fields(key: bytes) -> list[int]:
     """Offsets of every u64 length in a proving key: test set, the arkworks key's vectors
     (gamma_abc, five queries) and the matrices' counts."""
-    (layers,) = struct.unpack_from("<I", key, 8)
-    off = 8 + 4 + 4 * layers + 4 * (layers - 2) + 16
+    off = _spec_end(key)
     fields = [off]  # dim
     off += 8
     for _ in range(2):  # inputs, labels
         fields.append(off)
         off += 8 + struct.unpack_from("<Q", key, off)[0]
+    return fields + _groth16_length_fields(key, off)
+
+
+def _aggregation_length_fields(key: bytes) -> list[int]:
+    """Offsets of every u64 length in an aggregation key: the capacity, the arkworks key's
+    vectors and the matrices' counts."""
+    off = _spec_end(key)
+    return [off, *_groth16_length_fields(key, off + 8 + 4)]
+
+
+def _groth16_length_fields(key: bytes, off: int) -> list[int]:
+    """Offsets of the u64 lengths of an arkworks proving key at ``off`` (gamma_abc, five
+    queries) and of the matrices' counts after it."""
+    fields: list[int] = []
     off += 64 + 3 * 128
     for size in (64, None, 64, 64, 128, 64, 64):
         if size is None:  # beta_g1, delta_g1
@@ -110,6 +129,14 @@ def proving_key(data: bytes) -> None:
     data = _input("proving_key", data, _pk_length_fields)
     with contextlib.suppress(_prover.ProverError):
         _prover.ProvingKey.from_bytes(data)
+
+
+def aggregation_key(data: bytes) -> None:
+    from zkpot import _prover
+
+    data = _input("aggregation_key", data, _aggregation_length_fields)
+    with contextlib.suppress(_prover.ProverError):
+        _prover.AggregationKey.from_bytes(data)
 
 
 def verifying_key(data: bytes) -> None:
@@ -265,6 +292,7 @@ HARNESSES = {
     h.name: h
     for h in [
         Harness("proving_key", "ProvingKey.from_bytes: ProverError", proving_key),
+        Harness("aggregation_key", "AggregationKey.from_bytes: ProverError", aggregation_key),
         Harness("verifying_key", "VerifyingKey.from_bytes: ProverError", verifying_key),
         Harness("proof", "Proof.from_bytes: ProverError", proof),
         Harness("quantized_model", "QuantizedModel.from_bytes: QuantizationError", quantized_model),

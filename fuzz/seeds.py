@@ -59,6 +59,7 @@ def _seeds() -> dict[str, list[bytes]]:
     proven = proving.prove(pk, model, 7, tag)
     package = ModelPackage(model, 7, 300)
     pk_bytes = pk.to_bytes()
+    aggregation_bytes = proving.setup_aggregation(proving.AggregationCircuit(spec, 1))[0].to_bytes()
 
     private = RECIPIENT_PRIVATE
     envelope = seal_global(package, {RECIPIENT_ADDRESS: public_key(private)})
@@ -82,6 +83,9 @@ def _seeds() -> dict[str, list[bytes]]:
         verifying_key_cid=proven_cid,
         verifier="0x" + "44" * 20,
         constraints=pk.num_constraints,
+        weight_scales=model.weight_scales,
+        aggregation_key_cid=proven_cid,
+        aggregator="0x" + "55" * 20,
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.sqlite"
@@ -113,13 +117,14 @@ def _seeds() -> dict[str, list[bytes]]:
             "proof": proven.proof.to_bytes().hex(),
         }
     ).encode()
-    line = b'{"address": "%s", "x25519": "%s"}\n' % (
+    line = b'{"address": "%s", "x25519": "%s", "samples": 300}\n' % (
         identity.address.encode(),
         identity.keys.public.hex().encode(),
     )
     return {
         # The key itself, and its first 4 kB (spec, test set and the verifying key).
         "proving_key": [pk_bytes, pk_bytes[:4096], pk_bytes[:600]],
+        "aggregation_key": [aggregation_bytes, aggregation_bytes[:4096], aggregation_bytes[:60]],
         "verifying_key": _variants(vk.to_bytes()),
         "proof": _variants(proven.proof.to_bytes()),
         "quantized_model": _variants(model.to_bytes()),
