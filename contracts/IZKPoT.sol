@@ -106,6 +106,23 @@ interface IZKPoT {
         uint256 turnEnds; // closed: when the current turn ends
     }
 
+    /// @notice A leader's exclusion of a submission that handed it a key (see proposeBlock):
+    ///         `key` is the package key the hand-over carried (it must hash to the
+    ///         hand-over's keyHash), or zero for a hand-over that the leader contested
+    ///         and its submitter did not re-open in time.
+    struct Exclusion {
+        address submitter;
+        bytes32 key;
+    }
+
+    /// @notice A submitter's latest hand-over in a round (returned by `handOverState`).
+    struct HandOver {
+        uint32 turn; // the leader turn it was made in, plus one (0: none)
+        uint40 contestedAt; // when that turn's leader contested it (0: never)
+        bool reopened; // whether its submitter re-opened the key on chain
+        bytes32 keyHash; // keccak256 of the package key it carries
+    }
+
     /// @notice A submission as seen by clients (returned by `submission`).
     struct SubmissionView {
         bool submitted;
@@ -152,13 +169,36 @@ interface IZKPoT {
     );
     event TaskFinished(uint256 indexed taskId, bytes32 headHash);
     /// @notice Phase two of a round: a submitter hands the leader the key of its model
-    ///         package, sealed to the leader's X25519 key (an 80-byte sealed box).
+    ///         package, sealed to the leader's X25519 key (an 80-byte sealed box), and
+    ///         commits to it by its keccak256 hash.
     event HandedOver(
         uint256 indexed taskId,
         uint32 indexed round,
         address indexed submitter,
         address leader,
-        bytes sealedKey
+        bytes sealedKey,
+        bytes32 keyHash
+    );
+    /// @notice The turn's leader says a hand-over's sealed key does not open: its submitter
+    ///         may re-open the key on chain until `respondBy` (exclusive).
+    event Contested(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        address indexed submitter,
+        address leader,
+        uint256 respondBy
+    );
+    /// @notice A submitter publishes its package key (it hashes to its hand-over's keyHash).
+    event Reopened(
+        uint256 indexed taskId, uint32 indexed round, address indexed submitter, bytes32 key
+    );
+    /// @notice A block leaves out a submission that handed its leader a key (see Exclusion).
+    event Excluded(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        address indexed submitter,
+        address leader,
+        bytes32 key
     );
 
     error InvalidTaskParams(string reason);
@@ -186,4 +226,13 @@ interface IZKPoT {
     error EmptyAggregate();
     error TooManyContributions(uint256 accepted, uint256 capacity);
     error InvalidAggregationProof();
+    error DuplicateHandOver(address account);
+    error NotHandedOver(address account);
+    error AlreadyContested(address account);
+    error AlreadyReopened(address account);
+    error KeyMismatch(address account);
+    error ExcludedNotSorted(uint256 index);
+    error ExcludedAndAccepted(address account);
+    error ExclusionNotShown(address account);
+    error HandOverLeftOut(address account);
 }

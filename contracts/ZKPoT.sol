@@ -26,7 +26,11 @@ import {SubmissionEntries} from "./SubmissionEntries.sol";
 ///      lowest uint256(keccak256(abi.encode(round, submitter))), never by arrival order.
 ///      Leader turns: turn 0 lasts until deadline + window, turn k >= 1 covers timestamps in
 ///      [deadline + k * window, deadline + (k + 1) * window); the leader of turn k is the
-///      (k+1)-th best valid submission in the order above. One status function (_status)
+///      (k+1)-th best valid submission in the order above. A leader's block accounts for
+///      every submitter that handed it a key in its turn: accepted, or excluded with the
+///      handed key (which must hash to the hand-over's keyHash), or excluded without a key
+///      after the leader contested the hand-over and its submitter did not re-open the key
+///      within a quarter window. One status function (_status)
 ///      says where a round stands, and every entry point guards on it; each then checks its
 ///      arguments, verifies the proof, writes and emits, in that order.
 contract ZKPoT is IZKPoT {
@@ -52,6 +56,8 @@ contract ZKPoT is IZKPoT {
     uint256 public constant AGGREGATION_FRAC_BITS = 14;
     /// @notice The most aggregation slots a task's aggregation circuit may have.
     uint256 public constant MAX_CAPACITY = 64;
+    /// @notice A contested submitter has ceil(window / RESPONSE_DIVISOR) seconds to re-open.
+    uint256 public constant RESPONSE_DIVISOR = 4;
 
     /// @notice Number of registered tasks; task ids are 1..taskCount.
     uint256 public taskCount;
@@ -68,6 +74,10 @@ contract ZKPoT is IZKPoT {
     /// @dev Model commitment of each submission; the model CID is only in the event.
     mapping(uint256 => mapping(uint32 => mapping(address => uint256))) private _commitments;
     mapping(uint256 => mapping(uint32 => RoundBlock)) private _blocks;
+    /// @dev Each submitter's latest hand-over, by task and round.
+    mapping(uint256 => mapping(uint32 => mapping(address => HandOver))) private _handOvers;
+    /// @dev Hand-overs made in a round's latest turn that has any: (turn + 1) << 32 | count.
+    mapping(uint256 => mapping(uint32 => uint256)) private _handedCounts;
 
     // ------------------------------------------------------------------ registration
 
@@ -224,11 +234,18 @@ contract ZKPoT is IZKPoT {
 
     /// @notice Hand the current leader the key of this sender's model package, once the
     ///         window has closed and before the round's block (again for each new leader
-    ///         turn). Emits an event only: the key is readable by that leader alone.
+    ///         turn). The key is readable by that leader alone; `keyHash` commits to it, so
+    ///         that the leader can exclude the submission only by showing the key (see
+    ///         proposeBlock), and the sender can re-open it if the leader contests it.
     /// @param leader the leader the key is sealed to: it must still hold the turn.
-    function handOver(uint256 taskId, uint32 round, address leader, bytes calldata sealedKey)
-        external
-    {
+    /// @param keyHash keccak256 of the 32-byte package key.
+    function handOver(
+        uint256 taskId,
+        uint32 round,
+        address leader,
+        bytes calldata sealedKey,
+        bytes32 keyHash
+    ) external {
         // state: the round is closed, this sender submitted, a leader holds the turn
         Task storage t = _known(taskId);
         Round storage r = _rounds[taskId][round];
@@ -237,13 +254,70 @@ contract ZKPoT is IZKPoT {
         if (status != RoundStatus.Closed) revert RoundNotOpen(taskId, round, t.currentRound);
         uint256 index = _index(taskId, msg.sender);
         if (_entries[taskId][round].get(index) == 0) revert NoValidSubmission(msg.sender);
+        uint256 turn = _turn(t, r);
+        HandOver storage h = _handOvers[taskId][round][msg.sender];
+        if (h.turn == turn + 1) revert DuplicateHandOver(msg.sender);
         // arguments
         if (sealedKey.length != SEALED_KEY_BYTES) revert BadSealedKey(sealedKey.length);
-        (address holder,) = _leaderAt(taskId, round, r, _turn(t, r));
+        (address holder,) = _leaderAt(taskId, round, r, turn);
         if (holder == address(0)) revert NoLeaderLeft(taskId, round);
         if (leader != holder) revert NotLeader(leader, holder);
-        // emit
-        emit HandedOver(taskId, round, msg.sender, leader, sealedKey);
+        // write and emit
+        h.turn = uint32(turn + 1);
+        h.contestedAt = 0;
+        h.reopened = false;
+        h.keyHash = keyHash;
+        uint256 counted = _handedCounts[taskId][round];
+        if (counted >> 32 != turn + 1) counted = (turn + 1) << 32;
+        _handedCounts[taskId][round] = counted + 1;
+        emit HandedOver(taskId, round, msg.sender, leader, sealedKey, keyHash);
+    }
+
+    /// @notice As the turn's leader, say that `submitter`'s hand-over of this turn does not
+    ///         open. Its submitter may re-open the key until the returned time; if it does
+    ///         not, the block may exclude it without a key.
+    function contest(uint256 taskId, uint32 round, address submitter)
+        external
+        returns (uint256 respondBy)
+    {
+        // state: the round is closed, this sender leads the turn, the hand-over is this turn's
+        (Task storage t, Round storage r) = _closedRound(taskId, round);
+        uint256 turn = _turn(t, r);
+        (address leader,) = _leaderAt(taskId, round, r, turn);
+        if (leader == address(0)) revert NoLeaderLeft(taskId, round);
+        if (msg.sender != leader) revert NotLeader(msg.sender, leader);
+        HandOver storage h = _handOvers[taskId][round][submitter];
+        if (h.turn != turn + 1) revert NotHandedOver(submitter);
+        if (h.reopened) revert AlreadyReopened(submitter);
+        if (h.contestedAt != 0) revert AlreadyContested(submitter);
+        // write and emit
+        h.contestedAt = uint40(block.timestamp);
+        respondBy = block.timestamp + _responseTime(t);
+        emit Contested(taskId, round, submitter, leader, respondBy);
+    }
+
+    /// @notice Publish this sender's package key for its hand-over of the current turn: the
+    ///         turn's leader can then no longer say the hand-over does not open. The key
+    ///         becomes public, and with it the sender's model.
+    function reopen(uint256 taskId, uint32 round, bytes32 key) external {
+        // state: the round is closed and this sender handed over in the current turn
+        (Task storage t, Round storage r) = _closedRound(taskId, round);
+        uint256 turn = _turn(t, r);
+        (address leader,) = _leaderAt(taskId, round, r, turn);
+        if (leader == address(0)) revert NoLeaderLeft(taskId, round);
+        HandOver storage h = _handOvers[taskId][round][msg.sender];
+        if (h.turn != turn + 1) revert NotHandedOver(msg.sender);
+        if (h.reopened) revert AlreadyReopened(msg.sender);
+        // arguments
+        if (keccak256(abi.encode(key)) != h.keyHash) revert KeyMismatch(msg.sender);
+        // write and emit
+        h.reopened = true;
+        emit Reopened(taskId, round, msg.sender, key);
+    }
+
+    /// @dev Seconds a contested submitter has to re-open its key.
+    function _responseTime(Task storage t) private view returns (uint256) {
+        return (uint256(t.window) + RESPONSE_DIVISOR - 1) / RESPONSE_DIVISOR;
     }
 
     /// @notice The public input that binds a proof to (chain, ledger, task, round, submitter).
@@ -302,6 +376,9 @@ contract ZKPoT is IZKPoT {
     /// @param accepted participants whose updates the global model aggregates, in strictly
     ///        ascending address order, at least one and at most the task's capacity; each
     ///        must have a valid submission in this round.
+    /// @param excluded the submitters that handed this leader a key in its turn and are not
+    ///        accepted, in strictly ascending address order; with `accepted` they must
+    ///        cover every hand-over of the turn (see Exclusion).
     function proposeBlock(
         uint256 taskId,
         uint32 round,
@@ -310,12 +387,14 @@ contract ZKPoT is IZKPoT {
         uint32 globalCount,
         string calldata globalCid,
         address[] calldata accepted,
+        Exclusion[] calldata excluded,
         uint256[8] calldata globalProof,
         uint256[8] calldata aggregationProof
     ) external returns (bytes32 newHash) {
         // state: the round is closed and this sender leads the turn
         (Task storage t, Round storage r) = _closedRound(taskId, round);
-        (address leader, uint32 leaderCount) = _leaderAt(taskId, round, r, _turn(t, r));
+        uint256 turn = _turn(t, r);
+        (address leader, uint32 leaderCount) = _leaderAt(taskId, round, r, turn);
         if (leader == address(0)) revert NoLeaderLeft(taskId, round);
         if (msg.sender != leader) revert NotLeader(msg.sender, leader);
         // arguments
@@ -330,11 +409,15 @@ contract ZKPoT is IZKPoT {
             revert InvalidGlobalProof();
         }
         uint256[] memory inputs = _aggregationInputs(t, taskId, round, globalCommitment, accepted);
+        _checkHandOvers(t, taskId, round, turn, accepted, excluded);
         if (!IAggregationVerifier(t.aggregator).verifyProof(aggregationProof, inputs)) {
             revert InvalidAggregationProof();
         }
         // write and emit
         _accept(taskId, round, accepted);
+        for (uint256 i = 0; i < excluded.length; ++i) {
+            emit Excluded(taskId, round, excluded[i].submitter, leader, excluded[i].key);
+        }
         newHash = _append(
             taskId,
             round,
@@ -552,6 +635,80 @@ contract ZKPoT is IZKPoT {
         heap[i] = key;
     }
 
+    /// @dev Every hand-over of this turn is accepted or excluded, and each exclusion shows why:
+    ///      the handed key (it hashes to keyHash: the sealed key opened, so whether the
+    ///      package opens under it is now public), or a contest its submitter let pass.
+    function _checkHandOvers(
+        Task storage t,
+        uint256 taskId,
+        uint32 round,
+        uint256 turn,
+        address[] calldata accepted,
+        Exclusion[] calldata excluded
+    ) private view {
+        mapping(address => HandOver) storage handOvers = _handOvers[taskId][round];
+        uint32 current = uint32(turn + 1);
+        uint256 accounted = 0;
+        for (uint256 i = 0; i < accepted.length; ++i) {
+            if (handOvers[accepted[i]].turn == current) ++accounted;
+        }
+        address previous = address(0);
+        uint256 j = 0;
+        for (uint256 i = 0; i < excluded.length; ++i) {
+            address a = excluded[i].submitter;
+            if (a <= previous) revert ExcludedNotSorted(i);
+            previous = a;
+            while (j < accepted.length && accepted[j] < a) ++j;
+            if (j < accepted.length && accepted[j] == a) revert ExcludedAndAccepted(a);
+            _checkExclusion(t, handOvers[a], current, excluded[i]);
+            ++accounted;
+        }
+        uint256 counted = _handedCounts[taskId][round];
+        uint256 handed = counted >> 32 == current ? uint32(counted) : 0;
+        if (accounted == handed) return;
+        // Name the first submitter left out (the revert path alone pays for the scan).
+        address[] storage everyone = _participants[taskId];
+        for (uint256 i = 0; i < everyone.length; ++i) {
+            address a = everyone[i];
+            if (handOvers[a].turn != current || _listed(a, accepted, excluded)) continue;
+            revert HandOverLeftOut(a);
+        }
+        revert HandOverLeftOut(address(0));
+    }
+
+    /// @dev One exclusion of a hand-over of turn `current` shows why (see _checkHandOvers).
+    function _checkExclusion(
+        Task storage t,
+        HandOver storage h,
+        uint32 current,
+        Exclusion calldata e
+    ) private view {
+        if (h.turn != current) revert NotHandedOver(e.submitter);
+        if (e.key != bytes32(0)) {
+            if (keccak256(abi.encode(e.key)) != h.keyHash) revert KeyMismatch(e.submitter);
+            return;
+        }
+        bool answered = h.reopened || h.contestedAt == 0;
+        if (answered || block.timestamp < uint256(h.contestedAt) + _responseTime(t)) {
+            revert ExclusionNotShown(e.submitter);
+        }
+    }
+
+    /// @dev Whether `a` is in `accepted` or `excluded` (a linear scan; revert path only).
+    function _listed(address a, address[] calldata accepted, Exclusion[] calldata excluded)
+        private
+        pure
+        returns (bool)
+    {
+        for (uint256 i = 0; i < accepted.length; ++i) {
+            if (accepted[i] == a) return true;
+        }
+        for (uint256 i = 0; i < excluded.length; ++i) {
+            if (excluded[i].submitter == a) return true;
+        }
+        return false;
+    }
+
     /// @notice The public inputs of a block's aggregation proof: [globalCommitment, then
     ///         (commitment, weight) per slot], the accepted submissions' commitments first, in
     ///         the order given, then empty slots (the padding commitment at weight 0). Reverts
@@ -736,6 +893,15 @@ contract ZKPoT is IZKPoT {
         v.accepted = SubmissionEntries.accepted(entry);
         v.count = SubmissionEntries.count(entry);
         v.commitment = _commitments[taskId][round][account];
+    }
+
+    /// @notice A submitter's latest hand-over in a round (all zero if none).
+    function handOverState(uint256 taskId, uint32 round, address account)
+        external
+        view
+        returns (HandOver memory)
+    {
+        return _handOvers[taskId][round][account];
     }
 
     /// @notice The block of a round (all zero until appended).

@@ -22,8 +22,8 @@ from stand_ins import deploy_stand_in_aggregator, stand_in_aggregate_proof
 
 from zkpot.ledger import ContractError, Ledger, Member, TaskParams, TxResult
 from zkpot.ledger.ledger import SUBMIT_GAS, BlockProposal
-from zkpot.protocol import InvalidTransaction
-from zkpot.protocol.hashes import tie_break_rank
+from zkpot.protocol import Exclusion, InvalidTransaction
+from zkpot.protocol.hashes import key_hash, tie_break_rank
 from zkpot.proving import FIELD_ORDER
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ GAS_BUDGET = 300_000
 CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 #: A stand-in sealed box (80 bytes); the ledger checks only its length.
 SEALED_KEY = bytes(range(80))
+#: A stand-in package key and the hash a hand-over commits to it by.
+PACKAGE_KEY = bytes(range(100, 132))
+KEY_HASH = key_hash(PACKAGE_KEY)
 ZERO_ADDRESS = "0x" + "00" * 20
 #: Registered sample counts, cycled over the participants.
 SAMPLES = (120, 80, 200, 50)
@@ -119,6 +122,7 @@ class TaskRun:
         cid: str = CID,
         accepted: Sequence[str] | None = None,
         count: int | None = None,
+        excluded: Sequence[Exclusion] = (),
     ) -> BlockProposal:
         """Propose a block whose global model is ``proof``'s (optionally claiming another
         ``count``) through the ledger API, with a stand-in aggregation proof of the
@@ -139,6 +143,7 @@ class TaskRun:
             accepted,
             proof.words,
             self.aggregation_proof(round, proof.commitment, accepted),
+            excluded,
         )
 
     def aggregation_proof(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from zkpot import Federation, Task, proving
@@ -18,6 +17,7 @@ from zkpot.attacks.behaviours import (
     DishonestLeader,
     ForgedProof,
     FreeRider,
+    GarbledHandOver,
     InflatedClaim,
     LabelFlip,
     Replay,
@@ -30,7 +30,14 @@ from zkpot.attacks.behaviours import (
 from zkpot.federation import FederationResult, Refusal
 from zkpot.learning.inference import correct_count
 from zkpot.learning.model import MLP
-from zkpot.participant import COMMITMENT_MISMATCH, NO_KEY, Behaviour, Training
+from zkpot.participant import (
+    COMMITMENT_MISMATCH,
+    KEY_DOES_NOT_OPEN,
+    NO_KEY,
+    Behaviour,
+    Training,
+)
+from zkpot.protocol import Exclusion
 from zkpot.store import LocalStore
 
 TRAINING = Training(epochs=10, lr=0.05, batch_size=32)
@@ -246,7 +253,7 @@ def test_the_honest_leaders_aggregate_passes_the_audit(leader_layer):
 def altering_leader(tmp_path_factory, keys):
     """P0, P1 honest; P2 trains on the public test set to win the count, then publishes an
     altered global model; P3 (honest training, no capture) tries to propose blocks itself."""
-    behaviours = {2: DishonestLeader("alter"), 3: DishonestLeader("skip", capture=False)}
+    behaviours = {2: DishonestLeader("alter"), 3: DishonestLeader("exclude", capture=False)}
     return _run(tmp_path_factory.mktemp("alter"), keys, behaviours)
 
 
@@ -289,29 +296,68 @@ def test_an_altered_aggregate_fails_the_global_proof_and_the_turn_passes(alterin
 
 @pytest.fixture(scope="module")
 def skipping_leader(tmp_path_factory, keys):
-    """P0, P1 honest; P2 captures the leadership and aggregates its own model only."""
-    return _run(tmp_path_factory.mktemp("skip"), keys, {2: DishonestLeader("skip")}, 3, 1)
+    """P0, P1, P3 honest; P2 captures the leadership and aggregates its own model only,
+    leaving the others' hand-overs out of its block."""
+    return _run(tmp_path_factory.mktemp("skip"), keys, {2: DishonestLeader("skip")}, rounds=1)
 
 
-def test_a_leader_skipping_honest_models_is_not_stopped_but_its_victims_can_prove_it(
-    skipping_leader,
-):
-    """NOT stopped: the block lists the honest models as rejected for a commitment
-    mismatch. Each victim can prove the rejection false, but only by revealing its key."""
+def test_a_leader_leaving_hand_overs_out_is_refused_and_the_turn_passes(skipping_leader):
+    """Every submitter handed P2 its key, so a block that neither accepts nor excludes
+    them is refused (HandOverLeftOut); the next-best submitter leads and aggregates all."""
     fed, result = skipping_leader
+    r = result.rounds[0]
+    refused = [x for x in r.refused("P2") if x.rule != "NotLeader"]
+    assert [(x.layer, x.rule) for x in refused] == [("ledger", "HandOverLeftOut")]
+    assert r.passed_over == ["P2"] and r.leader in ("P0", "P1", "P3")
+    assert len(r.block.accepted) == 4
+    assert not fed.ledger.exclusions(result.task_id, 0)
+
+
+@pytest.fixture(scope="module")
+def excluding_leader(tmp_path_factory, keys):
+    """P0, P1, P3 honest; P2 captures the leadership and excludes the others' hand-overs
+    by showing their keys, as if their packages did not open."""
+    return _run(tmp_path_factory.mktemp("exclude"), keys, {2: DishonestLeader("exclude")}, 4, 1)
+
+
+def test_a_leader_excluding_by_showing_keys_stands_but_the_keys_prove_it_false(
+    excluding_leader,
+):
+    """NOT stopped on chain: an exclusion that shows the handed key is what a leader sends
+    when a package does not open, and the ledger cannot open packages. But the keys are
+    now public, so anyone proves each exclusion false from the chain and the store."""
+    fed, result = excluding_leader
     r = result.rounds[0]
     assert r.leader == "P2"
     assert r.block.accepted == (fed.participants[2].address,)
-    for name in ("P0", "P1"):
-        refusal = _only(r.refused(name))
-        assert (refusal.layer, refusal.rule) == ("leader", COMMITMENT_MISMATCH)
-        victim = fed.participants[int(name[1:])]
-        key = victim.submitted[0].key
-        assert audit_rejection(fed.ledger, fed.store, result.task_id, 0, victim.address, key)
-    # The published model is the leader's own.
-    own = fed.participants[2].submitted[0]
-    assert own.count == max(r.counts.values())
-    assert np.isfinite(r.global_accuracy)
+    excluded = fed.ledger.exclusions(result.task_id, 0)
+    victims = {fed.participants[i].address for i in (0, 1, 3)}
+    assert {e.submitter for e in excluded} == victims
+    for e in excluded:
+        assert e.key is not None
+        assert audit_rejection(fed.ledger, fed.store, result.task_id, 0, e.submitter, e.key)
+
+
+@pytest.fixture(scope="module")
+def garbled_hand_over(tmp_path_factory, keys):
+    """P0 hands the leader a sealed box that does not open and does not answer the
+    contest; the others are honest."""
+    return _run(tmp_path_factory.mktemp("garbled"), keys, {0: GarbledHandOver()}, 4, 1)
+
+
+def test_a_hand_over_that_does_not_open_cannot_stall_the_round(garbled_hand_over):
+    """The leader contests it, waits out the response time, and excludes it without a
+    key; the round ends with everyone else aggregated."""
+    fed, result = garbled_hand_over
+    r = result.rounds[0]
+    garbled = fed.participants[0].address
+    assert r.leader != "P0"
+    refusal = _only(r.refused("P0"))
+    assert (refusal.layer, refusal.rule) == ("leader", KEY_DOES_NOT_OPEN)
+    assert garbled not in r.block.accepted and len(r.block.accepted) == 3
+    assert fed.ledger.exclusions(result.task_id, 0) == (Exclusion(garbled, None),)
+    state = fed.ledger.hand_over_state(result.task_id, 0, garbled)
+    assert state is not None and state.contested_at is not None and not state.reopened
 
 
 @pytest.fixture(scope="module")

@@ -157,6 +157,7 @@ def test_block_proposal_rejections(ledger: Ledger, prover: TinyProver) -> None:
             proof.count,
             CID,
             accepted,
+            [],
             proof.words,
             run.aggregation_proof(0, commitment % FIELD_ORDER, accepted),
             gas=PROPOSE_GAS_BASE + AGGREGATE_GAS_BASE + AGGREGATE_GAS_PER_SLOT * 3,

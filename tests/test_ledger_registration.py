@@ -10,6 +10,7 @@ import pytest
 from ledger_task import (
     CID,
     GAS_BUDGET,
+    KEY_HASH,
     SAMPLES,
     SEALED_KEY,
     WINDOW,
@@ -191,9 +192,9 @@ def test_bad_arguments_send_nothing(ledger: Ledger, prover: TinyProver) -> None:
         lambda: ledger.propose_block(
             account, task, 0, genesis, 1, 7, CID, [], proof, [*proof[:7], BASE_FIELD]
         ),
-        lambda: ledger.hand_over(account, task, 0, "0x1234", SEALED_KEY),
-        lambda: ledger.hand_over(account, task, 0, me, SEALED_KEY[:79]),
-        lambda: ledger.hand_over(account, task, -1, me, SEALED_KEY),
+        lambda: ledger.hand_over(account, task, 0, "0x1234", SEALED_KEY, KEY_HASH),
+        lambda: ledger.hand_over(account, task, 0, me, SEALED_KEY[:79], KEY_HASH),
+        lambda: ledger.hand_over(account, task, -1, me, SEALED_KEY, KEY_HASH),
         lambda: ledger.skip_round(account, task, -1),
         lambda: ledger.skip_round(account, 0, 0),
         lambda: ledger.register_task(account, _with(run.params, verifier=account.address)),

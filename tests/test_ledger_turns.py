@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from ledger_task import (
     CID,
+    KEY_HASH,
     SEALED_KEY,
     WINDOW,
     ZERO_ADDRESS,
@@ -44,7 +45,7 @@ def test_second_best_leads_once_the_first_turn_passes(ledger: Ledger, prover: Ti
     state = ledger.round_state(task, 0)
     assert (state.status, state.turn, state.turn_ends) == (RoundStatus.CLOSED, 0, deadline + WINDOW)
     assert (state.leader, state.best_count) == (first.address, 9)
-    ledger.hand_over(second, task, 0, first.address, SEALED_KEY)
+    ledger.hand_over(second, task, 0, first.address, SEALED_KEY, KEY_HASH)
     late = run.global_proof(first.address, 0, 9)  # the first leader's valid, late, proof
 
     advance_to(ledger, deadline + WINDOW + WINDOW // 2)
@@ -63,11 +64,11 @@ def test_second_best_leads_once_the_first_turn_passes(ledger: Ledger, prover: Ti
         run,
         second,
         NotLeader,
-        lambda: ledger.hand_over(second, task, 0, first.address, SEALED_KEY),
+        lambda: ledger.hand_over(second, task, 0, first.address, SEALED_KEY, KEY_HASH),
     )
     assert (error.sender, error.leader) == (first.address, second.address)
     other_key = SEALED_KEY[::-1]
-    handed = ledger.hand_over(first, task, 0, second.address, other_key)
+    handed = ledger.hand_over(first, task, 0, second.address, other_key, KEY_HASH)
     assert handed.event("HandedOver").args["leader"] == second.address
     assert ledger.handovers(task, 0, leader=first.address) == {second.address: SEALED_KEY}
     assert ledger.handovers(task, 0, leader=second.address) == {first.address: other_key}
@@ -161,7 +162,7 @@ def test_round_is_skipped_once_every_turn_has_passed(ledger: Ledger, prover: Tin
         run,
         first,
         NoLeaderLeft,
-        lambda: ledger.hand_over(first, task, 1, second.address, SEALED_KEY),
+        lambda: ledger.hand_over(first, task, 1, second.address, SEALED_KEY, KEY_HASH),
     )
     assert (error.task_id, error.round) == (task, 1)
     late = run.global_proof(second.address, 1, 9)

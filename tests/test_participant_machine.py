@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 
 from zkpot import proving
-from zkpot.exchange import ModelPackage
 from zkpot.learning.integer_model import QuantizedModel
 from zkpot.ledger import Ledger, Member, RoundStatus
 from zkpot.participant import Identity, Participant, Training, split_training_data
-from zkpot.participant.machine import RoundMachine, Waiting
+from zkpot.participant.machine import Aggregation, RoundMachine, Waiting
 from zkpot.participant.records import MemoryRecords, Stage
-from zkpot.protocol import Rejection, Task
+from zkpot.protocol import Task
 from zkpot.publish import task_params
 from zkpot.store import LocalStore
 
@@ -33,10 +32,8 @@ class UnprovableAggregate(RoundMachine):
     """A leader whose aggregation step yields a global model with no proof: every hidden
     activation of every test sample leaves the circuit's range."""
 
-    def aggregate(
-        self, r: int
-    ) -> tuple[ModelPackage, proving.ProvenAggregate, list[str], list[Rejection]]:
-        package, proven, accepted, rejected = super().aggregate(r)
+    def aggregate(self, r: int) -> Aggregation:
+        aggregation = super().aggregate(r)
         spec = self.participant.task.spec
         top = 2 ** (spec.weight_bits - 1) - 1
         model = QuantizedModel(
@@ -48,7 +45,7 @@ class UnprovableAggregate(RoundMachine):
             ),
             (1.0, 1.0),
         )
-        return replace(package, model=model), proven, accepted, rejected
+        return replace(aggregation, package=replace(aggregation.package, model=model))
 
 
 @pytest.fixture(scope="module")

@@ -22,24 +22,37 @@ from test_protocol_contract import CID, GAS, NUM_SAMPLES, world
 from zkpot.ledger import ContractError, Member, TaskParams
 from zkpot.protocol import (
     Address,
+    Contest,
+    Exclusion,
     FieldElement,
     HandOver,
     Hash32,
     InvalidTransaction,
     Proposal,
     Registration,
+    Reopen,
     Skip,
     Submission,
     Timestamp,
     aggregation_inputs,
     open_task,
     state_transition,
+    turn_at,
 )
-from zkpot.protocol.hashes import binding_tag, genesis_hash, global_tag
+from zkpot.protocol.hashes import (
+    binding_tag,
+    genesis_hash,
+    global_tag,
+    key_hash,
+    sort_addresses,
+)
 
 WINDOW = 10
 MIN_COUNT = 3
 MEMBERS = 3  # A, B, C
+#: The package key of every hand-over, and the hash they commit to it by.
+KEY = bytes(range(32))
+KEY_HASH = key_hash(KEY)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,14 @@ def submit(at: int, who: int, count: int, expect: str | None = None) -> Step:
 
 def hand_over(at: int, who: int, leader: int, expect: str | None = None) -> Step:
     return Step(at, who, "handOver", leader, expect)
+
+
+def contest(at: int, who: int, submitter: int, expect: str | None = None) -> Step:
+    return Step(at, who, "contest", submitter, expect)
+
+
+def reopen(at: int, who: int, expect: str | None = None) -> Step:
+    return Step(at, who, "reopen", 0, expect)
 
 
 def propose(at: int, who: int, expect: str | None = None) -> Step:
@@ -150,6 +171,41 @@ CASES: dict[str, list[Step]] = {
         submit(-3, 0, 20),
         hand_over(0, 1, 0, "NoValidSubmission"),
     ],
+    # a contested submitter has ceil(W / 4) = 3 seconds to re-open its key
+    "a keyless exclusion waits out the response time": [
+        submit(-5, 0, 20),
+        submit(-4, 1, 10),
+        hand_over(0, 1, 0),
+        contest(1, 0, 1),
+        propose(3, 0, "ExclusionNotShown"),
+        propose(4, 0),
+    ],
+    "a key re-opened at the last second keeps its submission in": [
+        submit(-5, 0, 20),
+        submit(-4, 1, 10),
+        hand_over(0, 1, 0),
+        contest(1, 0, 1),
+        reopen(3, 1),
+        propose(4, 0, "ExclusionNotShown"),
+    ],
+    "a key re-opened after the response time still counts": [
+        submit(-5, 0, 20),
+        submit(-4, 1, 10),
+        hand_over(0, 1, 0),
+        contest(1, 0, 1),
+        reopen(4, 1),
+        propose(5, 0, "ExclusionNotShown"),
+    ],
+    "a hand-over to the next turn's leader is owed by that leader only": [
+        submit(-5, 0, 20),
+        submit(-4, 1, 10),
+        hand_over(0, 1, 0),
+        contest(W, 0, 1, "NotLeader"),
+        hand_over(W + 1, 0, 1),
+        contest(W + 2, 1, 0),
+        reopen(W + 3, 1, "NotHandedOver"),
+        propose(W + 5, 1),
+    ],
 }
 
 
@@ -197,7 +253,7 @@ def _register():
     return ledger, members, task_id, open_task(registration, now)
 
 
-def _transaction(step: Step, chain, members, task_id):
+def _transaction(step: Step, chain, members, task_id, at: int):
     """The spec's transaction and the contract call's arguments for ``step``."""
     sender = members[step.who]
     me = Address(sender.address)
@@ -210,16 +266,36 @@ def _transaction(step: Step, chain, members, task_id):
         return tx, (task_id, round, 5, step.arg, CID, list(proof))
     if step.what == "handOver":
         leader = Address(members[step.arg].address)
-        return HandOver(me, task_id, round, leader, bytes(80)), (
+        return HandOver(me, task_id, round, leader, bytes(80), KEY_HASH), (
             task_id,
             round,
             leader,
             bytes(80),
+            KEY_HASH,
         )
+    if step.what == "contest":
+        submitter = Address(members[step.arg].address)
+        return Contest(me, task_id, round, submitter), (task_id, round, submitter)
+    if step.what == "reopen":
+        return Reopen(me, task_id, round, KEY), (task_id, round, KEY)
     if step.what == "proposeBlock":
         tag = global_tag(reg.chain_id, reg.ledger, task_id, round, me)
         proof = stand_in_proof(9, step.arg, tag)
-        accepted = (me,) if chain.round.entry(me) is not None else ()
+        # The leader accepts itself and every uncontested hand-over of the turn, and
+        # excludes each contested one without its key.
+        turn = turn_at(chain, Timestamp(at))
+        owed = [h for h in chain.round.hand_overs if h.turn == turn]
+        accepted = tuple(
+            sort_addresses(
+                ([me] if chain.round.entry(me) is not None else [])
+                + [h.submitter for h in owed if h.contested_at is None]
+            )
+        )
+        excluded = tuple(
+            Exclusion(h.submitter, None)
+            for h in sorted(owed, key=lambda h: int(h.submitter, 16))
+            if h.contested_at is not None
+        )
         try:
             aggregate = stand_in_aggregate_proof(
                 aggregation_inputs(chain, FieldElement(9), accepted)
@@ -237,8 +313,10 @@ def _transaction(step: Step, chain, members, task_id):
             accepted,
             proof,
             aggregate,
+            excluded,
         )
-        args = (task_id, round, chain.head, 9, step.arg, CID, list(accepted), list(proof))
+        shown = [(e.submitter, bytes(32)) for e in excluded]
+        args = (task_id, round, chain.head, 9, step.arg, CID, list(accepted), shown, list(proof))
         return tx, (*args, list(aggregate))
     return Skip(me, task_id, round), (task_id, round)
 
@@ -254,7 +332,7 @@ def test_spec_and_contract_agree_at_the_boundary(name: str) -> None:
         assert gap >= 1, "steps must be in time order"
         if gap > 1:
             ledger.advance_time(gap - 1)
-        tx, args = _transaction(step, chain, members, task_id)
+        tx, args = _transaction(step, chain, members, task_id, at)
         try:
             after = state_transition(
                 chain, tx, Timestamp(at), stand_in_verify, stand_in_verify_aggregate

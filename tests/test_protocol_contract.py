@@ -1,10 +1,11 @@
 """The contract agrees with the executable specification.
 
 A hypothesis state machine sends random sequences of register / submit / hand over /
-propose / skip / wait, from honest and hostile accounts, both to ``ZKPoT.sol`` on the
-in-process EVM and to :func:`zkpot.protocol.state_transition`. After every transaction the
-two agree on its outcome (the same error with the same arguments, or success), on the
-block hashes, and on what the views report: head, submissions, status, turn and leader.
+contest / reopen / propose / skip / wait, from honest and hostile accounts, both to
+``ZKPoT.sol`` on the in-process EVM and to :func:`zkpot.protocol.state_transition`. After
+every transaction the two agree on its outcome (the same error with the same arguments, or
+success), on the block hashes, and on what the views report: head, submissions, status,
+turn, leader and hand-overs.
 
 The tasks' verifier is ``contracts/test/StandInVerifier.sol``, a stand-in that accepts a
 "proof" whose first word is the sum of the public inputs, so valid and invalid proofs cost
@@ -43,12 +44,15 @@ from zkpot.protocol import (
     Address,
     Chain,
     Cid,
+    Contest,
+    Exclusion,
     FieldElement,
     HandOver,
     Hash32,
     InvalidTransaction,
     Proposal,
     Registration,
+    Reopen,
     Skip,
     Submission,
     Timestamp,
@@ -61,13 +65,22 @@ from zkpot.protocol import (
     turn_at,
     turn_ends,
 )
-from zkpot.protocol.hashes import binding_tag, genesis_hash, global_tag, sort_addresses
+from zkpot.protocol.hashes import (
+    binding_tag,
+    genesis_hash,
+    global_tag,
+    key_hash,
+    sort_addresses,
+)
 from zkpot.proving import FIELD_ORDER
 
 CID = Cid("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
 NUM_SAMPLES = 24
 POOL = 5  # accounts that may be registered; one more is never registered
 GAS = 2_000_000
+#: The package key every honest hand-over commits to, and one that no hand-over does.
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
 
 settings.register_profile(
     "ci",
@@ -212,7 +225,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         sender = data.draw(st.sampled_from(submitters or task.members), label="sender")
         holder = leader_at(chain, self._next_timestamp())
         leader = holder.submitter if holder else Address(sender.address)
-        self._hand_over(task, sender, len(chain.blocks), leader, bytes(80))
+        self._hand_over(task, sender, len(chain.blocks), leader, bytes(80), key_hash(KEY))
 
     @rule(data=st.data())
     def hand_over_hostile(self, data: st.DataObject) -> None:
@@ -220,7 +233,29 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         task, sender = self._task_and_sender(data)
         leader = data.draw(st.sampled_from([a.address for a in self.world.accounts]))
         key = bytes(data.draw(st.sampled_from([80, 0, 79, 81]), label="key length"))
-        self._hand_over(task, sender, self._round(data, task), Address(leader), key)
+        committed = data.draw(st.sampled_from([key_hash(KEY), bytes(32)]), label="key hash")
+        self._hand_over(task, sender, self._round(data, task), Address(leader), key, committed)
+
+    @rule(data=st.data())
+    def contest(self, data: st.DataObject) -> None:
+        """The leader of the turn (mostly), or anyone, contests a member's hand-over."""
+        task = self._task(data)
+        holder = leader_at(task.chain, self._next_timestamp())
+        leader = [self._account(holder.submitter)] if holder else []
+        sender = data.draw(st.sampled_from(leader * 4 + self.world.accounts), label="sender")
+        submitter = data.draw(st.sampled_from(self.world.accounts), label="submitter")
+        round = self._round(data, task)
+        tx = Contest(Address(sender.address), task.task_id, round, Address(submitter.address))
+        self._send(task, sender, tx, "contest", task.task_id, round, submitter.address)
+
+    @rule(data=st.data())
+    def reopen(self, data: st.DataObject) -> None:
+        """Anyone re-opens a key: mostly the committed one."""
+        task, sender = self._task_and_sender(data)
+        key = data.draw(st.sampled_from([KEY, KEY, OTHER_KEY]), label="key")
+        round = self._round(data, task)
+        tx = Reopen(Address(sender.address), task.task_id, round, key)
+        self._send(task, sender, tx, "reopen", task.task_id, round, key)
 
     @rule(data=st.data())
     def propose_honest(self, data: st.DataObject) -> None:
@@ -239,7 +274,14 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         accepted = (
             data.draw(st.lists(st.sampled_from(submitters), unique=True)) if submitters else []
         )
-        args = (commitment, count, sort_addresses(accepted), "self", "valid")
+        turn = turn_at(chain, self._next_timestamp())
+        owed = [h.submitter for h in chain.round.hand_overs if h.turn == turn]
+        excluded = [
+            Exclusion(a, data.draw(st.sampled_from([KEY, None]), label="shown"))
+            for a in sort_addresses(owed)
+            if a not in accepted
+        ]
+        args = (commitment, count, sort_addresses(accepted), "self", "valid", excluded)
         self._propose(task, sender, len(chain.blocks), chain.head, *args)
 
     @rule(data=st.data())
@@ -258,7 +300,18 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         accepted = data.draw(st.lists(st.sampled_from(every), max_size=3), label="accepted")
         tagged = data.draw(st.sampled_from(["self", "other", "garbage"]), label="proof")
         aggregate = data.draw(st.sampled_from(["valid", "garbage"]), label="aggregation proof")
-        args = (commitment, count, accepted, tagged, aggregate)
+        excluded = data.draw(
+            st.lists(
+                st.builds(
+                    Exclusion,
+                    st.sampled_from(every).map(Address),
+                    st.sampled_from([KEY, OTHER_KEY, None]),
+                ),
+                max_size=3,
+            ),
+            label="excluded",
+        )
+        args = (commitment, count, accepted, tagged, aggregate, excluded)
         self._propose(task, sender, self._round(data, task), parent, *args)
 
     @rule(data=st.data())
@@ -285,10 +338,16 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         self._send(task, sender, tx, "submit", *args)
 
     def _hand_over(
-        self, task: TaskUnderTest, sender: LocalAccount, round: int, leader: Address, key: bytes
+        self,
+        task: TaskUnderTest,
+        sender: LocalAccount,
+        round: int,
+        leader: Address,
+        key: bytes,
+        committed: bytes,
     ) -> None:
-        tx = HandOver(Address(sender.address), task.task_id, round, leader, key)
-        self._send(task, sender, tx, "handOver", task.task_id, round, leader, key)
+        tx = HandOver(Address(sender.address), task.task_id, round, leader, key, Hash32(committed))
+        self._send(task, sender, tx, "handOver", task.task_id, round, leader, key, committed)
 
     def _propose(
         self,
@@ -301,6 +360,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         accepted: list[str],
         tagged: str,
         aggregate: str,
+        excluded: list[Exclusion],
     ) -> None:
         proof = self._proof(task, round, sender, commitment, count, tagged, global_tag)
         aggregation_proof: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -322,6 +382,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             tuple(Address(a) for a in accepted),
             proof,
             aggregation_proof,
+            tuple(excluded),
         )
         args = (
             task.task_id,
@@ -331,6 +392,7 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             count,
             CID,
             accepted,
+            [(e.submitter, e.key or bytes(32)) for e in excluded],
             list(proof),
             list(aggregation_proof),
         )
@@ -367,6 +429,15 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
                 assert view.status == RoundStatus.OPEN
             assert view.leader == (leader.submitter if leader else None)
             assert view.best_count == (leader.count if leader else 0)
+            for member in task.members:
+                record = chain.round.hand_over(Address(member.address))
+                seen = self.ledger.hand_over_state(task.task_id, chain.round.number, member.address)
+                if record is None:
+                    assert seen is None
+                    continue
+                assert seen is not None
+                assert (seen.turn, seen.key_hash) == (record.turn, record.key_hash)
+                assert (seen.contested_at, seen.reopened) == (record.contested_at, record.reopened)
 
     def _send(
         self, task: TaskUnderTest, sender: LocalAccount, tx: Transaction, fn: str, *args: Any

@@ -13,18 +13,28 @@ from zkpot.ledger.errors import CONTRACT_ERRORS, ContractError, LedgerError
 from zkpot.protocol import (
     AcceptedNotSorted,
     Address,
+    AlreadyContested,
+    AlreadyReopened,
     BadParent,
     BadSealedKey,
     BelowThreshold,
     BlockAlreadyProposed,
     Chain,
     Cid,
+    Contest,
     CountAboveSamples,
+    DuplicateHandOver,
     DuplicateSubmission,
     EmptyAggregate,
+    ExcludedAndAccepted,
+    ExcludedNotSorted,
+    Exclusion,
+    ExclusionNotShown,
     FieldElement,
     GlobalBelowThreshold,
     HandOver,
+    HandOverLeftOut,
+    HandOverRecord,
     Hash32,
     InvalidAggregationProof,
     InvalidCommitment,
@@ -32,13 +42,16 @@ from zkpot.protocol import (
     InvalidProof,
     InvalidSubmission,
     InvalidTransaction,
+    KeyMismatch,
     LateSubmission,
     NoLeaderLeft,
+    NotHandedOver,
     NotLeader,
     NotRegistered,
     NoValidSubmission,
     Proposal,
     Registration,
+    Reopen,
     RoundHasLeader,
     RoundNotOpen,
     RoundStillOpen,
@@ -52,11 +65,18 @@ from zkpot.protocol import (
     leader_at,
     open_task,
     ranking,
+    response_time,
     state_transition,
     turn_at,
     turn_ends,
 )
-from zkpot.protocol.hashes import binding_tag, global_tag, sort_addresses, tie_break_rank
+from zkpot.protocol.hashes import (
+    binding_tag,
+    global_tag,
+    key_hash,
+    sort_addresses,
+    tie_break_rank,
+)
 from zkpot.proving import FIELD_ORDER
 
 T0 = Timestamp(1_000)
@@ -73,6 +93,9 @@ CID = Cid("bafyinitial")
 #: Registered sample counts of A, B, C, and the commitment of an empty aggregation slot.
 SAMPLES = (120, 80, 200)
 PADDING = FieldElement(777)
+#: A package key and the hash its hand-overs commit to.
+KEY = bytes(range(32))
+KH = key_hash(KEY)
 
 
 verify_aggregate = stand_in_verify_aggregate
@@ -236,19 +259,116 @@ def test_hand_over_goes_to_the_leader_of_the_turn_after_the_window() -> None:
     chain = submit(task(), T0 + 1, A=12, B=15)
     key = bytes(80)
     now = Timestamp(DEADLINE)
-    state_transition(chain, HandOver(A, 7, 0, B, key), now, verify, verify_aggregate)
+    handed = state_transition(chain, HandOver(A, 7, 0, B, key, KH), now, verify, verify_aggregate)
+    assert handed.round.hand_over(A) == HandOverRecord(A, 0, KH)
     cases = [
-        (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE - 1), RoundStillOpen),
-        (HandOver(OUTSIDER, 7, 0, B, key), now, NotRegistered),
-        (HandOver(C, 7, 0, B, key), now, NoValidSubmission),
-        (HandOver(A, 7, 0, B, bytes(79)), now, BadSealedKey),
-        (HandOver(B, 7, 0, A, key), now, NotLeader),
-        (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE + WINDOW), NotLeader),  # A's turn now
-        (HandOver(A, 7, 0, B, key), Timestamp(DEADLINE + 2 * WINDOW), NoLeaderLeft),
+        (chain, HandOver(A, 7, 0, B, key, KH), Timestamp(DEADLINE - 1), RoundStillOpen),
+        (chain, HandOver(OUTSIDER, 7, 0, B, key, KH), now, NotRegistered),
+        (chain, HandOver(C, 7, 0, B, key, KH), now, NoValidSubmission),
+        (chain, HandOver(A, 7, 0, B, bytes(79), KH), now, BadSealedKey),
+        (chain, HandOver(B, 7, 0, A, key, KH), now, NotLeader),
+        (chain, HandOver(A, 7, 0, B, key, KH), Timestamp(DEADLINE + WINDOW), NotLeader),
+        (chain, HandOver(A, 7, 0, B, key, KH), Timestamp(DEADLINE + 2 * WINDOW), NoLeaderLeft),
+        (handed, HandOver(A, 7, 0, B, key, KH), now, DuplicateHandOver),  # once per turn
     ]
-    for tx, at, error in cases:
+    for state, tx, at, error in cases:
         with pytest.raises(error):
-            state_transition(chain, tx, at, verify, verify_aggregate)
+            state_transition(state, tx, at, verify, verify_aggregate)
+
+
+# --------------------------------------------------------------------- hand-overs owed
+
+
+def handed_to_b(now: int = DEADLINE) -> Chain:
+    """A (12) and C (11) handed their keys to B (15), the leader of turn 0."""
+    chain = submit(task(), T0 + 1, A=12, B=15, C=11)
+    for sender in (A, C):
+        tx = HandOver(sender, 7, 0, B, bytes(80), KH)
+        chain = state_transition(chain, tx, Timestamp(now), verify, verify_aggregate)
+    return chain
+
+
+def test_a_block_accounts_for_every_hand_over_of_its_turn() -> None:
+    chain = handed_to_b()
+    now = Timestamp(DEADLINE + 1)
+    everyone = tuple(sort_addresses([A, B, C]))
+    state_transition(chain, proposal(chain, B, accepted=everyone), now, verify, verify_aggregate)
+    alone = proposal(chain, B, accepted=(B,))
+    with pytest.raises(HandOverLeftOut) as left_out:
+        state_transition(chain, alone, now, verify, verify_aggregate)
+    assert left_out.value.account == A  # the first in registration order
+    # Excluded with the handed key (its hash is the hand-over's): the block stands.
+    shown = (Exclusion(A, KEY), Exclusion(C, KEY))
+    shown = tuple(sorted(shown, key=lambda e: int(e.submitter, 16)))
+    state_transition(chain, replace(alone, excluded=shown), now, verify, verify_aggregate)
+    others = tuple(sort_addresses([A, C]))
+    cases = [
+        ((B,), (Exclusion(A, bytes(32)), Exclusion(C, KEY)), KeyMismatch),
+        ((B,), shown[::-1], ExcludedNotSorted),
+        (others, (Exclusion(B, KEY),), NotHandedOver),  # the leader handed nothing to itself
+        ((B,), (Exclusion(A, None), Exclusion(C, None)), ExclusionNotShown),  # not contested
+    ]
+    for accepted, excluded, error in cases:
+        if error is not ExcludedNotSorted:
+            excluded = tuple(sorted(excluded, key=lambda e: int(e.submitter, 16)))
+        tx = replace(proposal(chain, B, accepted=accepted), excluded=excluded)
+        with pytest.raises(error):
+            state_transition(chain, tx, now, verify, verify_aggregate)
+    both = replace(proposal(chain, B, accepted=everyone), excluded=(Exclusion(A, KEY),))
+    with pytest.raises(ExcludedAndAccepted):
+        state_transition(chain, both, now, verify, verify_aggregate)
+
+
+def test_a_contest_unanswered_for_its_response_time_allows_a_keyless_exclusion() -> None:
+    chain = handed_to_b()
+    at = Timestamp(DEADLINE + 2)
+    contested = state_transition(chain, Contest(B, 7, 0, A), at, verify, verify_aggregate)
+    assert contested.round.hand_over(A).contested_at == at
+    ends = at + response_time(chain)
+    assert response_time(chain) == WINDOW // 4
+    keyless = replace(
+        proposal(contested, B, accepted=tuple(sort_addresses([B, C]))),
+        excluded=(Exclusion(A, None),),
+    )
+    with pytest.raises(ExclusionNotShown):
+        state_transition(contested, keyless, Timestamp(ends - 1), verify, verify_aggregate)
+    state_transition(contested, keyless, Timestamp(ends), verify, verify_aggregate)
+    # Re-opened in time: the keyless exclusion no longer stands; the key does.
+    reopened = state_transition(
+        contested, Reopen(A, 7, 0, KEY), Timestamp(ends - 1), verify, verify_aggregate
+    )
+    with pytest.raises(ExclusionNotShown):
+        state_transition(reopened, keyless, Timestamp(ends), verify, verify_aggregate)
+    shown = replace(keyless, excluded=(Exclusion(A, KEY),))
+    state_transition(reopened, shown, Timestamp(ends), verify, verify_aggregate)
+
+
+def test_contest_and_reopen_rules() -> None:
+    chain = handed_to_b()
+    now = Timestamp(DEADLINE + 2)
+    contested = state_transition(chain, Contest(B, 7, 0, A), now, verify, verify_aggregate)
+    reopened = state_transition(contested, Reopen(A, 7, 0, KEY), now, verify, verify_aggregate)
+    open_round = submit(task(), T0 + 1, A=12, B=15)
+    cases = [
+        (chain, Contest(A, 7, 0, C), now, NotLeader),
+        (chain, Contest(B, 7, 0, B), now, NotHandedOver),
+        (open_round, Contest(B, 7, 0, A), Timestamp(DEADLINE - 1), RoundStillOpen),
+        (chain, Contest(B, 7, 0, A), Timestamp(DEADLINE + WINDOW), NotLeader),  # A's turn
+        (contested, Contest(B, 7, 0, A), now, AlreadyContested),
+        (reopened, Contest(B, 7, 0, A), now, AlreadyReopened),
+        (chain, Reopen(A, 7, 0, bytes(32)), now, KeyMismatch),
+        (chain, Reopen(B, 7, 0, KEY), now, NotHandedOver),
+        (reopened, Reopen(A, 7, 0, KEY), now, AlreadyReopened),
+        (chain, Reopen(A, 7, 0, KEY), Timestamp(DEADLINE + WINDOW), NotHandedOver),  # new turn
+        (chain, Reopen(A, 7, 1, KEY), now, RoundNotOpen),
+    ]
+    for state, tx, at, error in cases:
+        with pytest.raises(error):
+            state_transition(state, tx, at, verify, verify_aggregate)
+    # A hand-over of an earlier turn is owed to nobody now.
+    later = Timestamp(DEADLINE + WINDOW)
+    a_leads = proposal(chain, A, accepted=(A,))
+    state_transition(chain, a_leads, later, verify, verify_aggregate)
 
 
 # --------------------------------------------------------------------- blocks

@@ -362,7 +362,8 @@ class Federation:
 
         When a pass changes nothing, a leader waiting for package keys goes on without
         the missing ones; otherwise the chain's clock moves to the next thing everyone
-        waits for: the deadline, or the end of the current leader's turn."""
+        waits for: the deadline, the end of a contested submitter's response time, or the
+        end of the current leader's turn."""
         n = len(machines)
         for i, machine in enumerate(machines):  # phase one, one participant after another
             self.progress(f"round {r}: train, prove, submit", i, n)
@@ -382,8 +383,11 @@ class Federation:
                         machine.step(r, stop_waiting_for_keys=True)
                 continue
             state = self.ledger.round_state(task_id, r)
+            responses = [m.respond_by for m in machines if m.respond_by is not None]
             if state.status == RoundStatus.OPEN:
                 self._wait_until(state.deadline + 1)
+            elif Waiting.RESPONSE in waiting and responses:
+                self._wait_until(min(responses))
             else:
                 self._wait_until(state.turn_ends)
         self.progress(f"round {r}: hand over, aggregate", 1, 1)

@@ -33,6 +33,8 @@ contract ZKPoTHandler {
     uint256 public constant MAX_TASKS = 4;
     uint32 public constant NUM_SAMPLES = 24;
     string internal constant CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
+    /// @dev The package key of every hand-over here (a block excludes by showing it).
+    bytes32 internal constant KEY = keccak256("package key");
 
     struct TaskGhost {
         uint256 id;
@@ -57,6 +59,8 @@ contract ZKPoTHandler {
     mapping(uint256 => mapping(uint32 => address[])) internal _submitters;
     mapping(uint256 => mapping(uint32 => mapping(address => uint32))) internal _counts;
     mapping(uint256 => mapping(uint32 => mapping(address => bool))) internal _submitted;
+    /// @dev task index => round => submitter => the leader turn of its latest hand-over, + 1.
+    mapping(uint256 => mapping(uint32 => mapping(address => uint256))) internal _handedTurn;
     /// @dev task index => round => blocks appended (the rules allow one).
     mapping(uint256 => mapping(uint32 => uint256)) public appended;
     /// @dev task index => round => the hash of each appended block, as recomputed here.
@@ -175,10 +179,13 @@ contract ZKPoTHandler {
         (address expected,) = _leaderNow(ti);
         address named = flaw % 3 == 0 ? _actors[leaderSeed % _actors.length] : expected;
         VM.prank(sender);
-        try zkpot.handOver(g.id, g.current, named, new bytes(80)) {
+        try zkpot.handOver(g.id, g.current, named, new bytes(80), keccak256(abi.encode(KEY))) {
             require(g.current < g.rounds && _closed(ti), "hand-over before the round closed");
             require(_submitted[ti][g.current][sender], "hand-over by a non-submitter");
             require(named != address(0) && named == expected, "hand-over to a leader out of turn");
+            uint256 turn = _turnNow(ti) + 1;
+            require(_handedTurn[ti][g.current][sender] != turn, "a second hand-over in one turn");
+            _handedTurn[ti][g.current][sender] = turn;
         } catch {
             // refused: the rules are checked only for what the ledger accepts
         }
@@ -193,7 +200,7 @@ contract ZKPoTHandler {
         uint256 ti = taskSeed % _tasks.length;
         TaskGhost storage g = _tasks[ti];
         (address expected, uint32 leaderCount) = _leaderNow(ti);
-        flaw %= 9; // 8 (and 0): no flaw
+        flaw %= 10; // 9 (and 0): no flaw; 8: the hand-overs left out
         Proposal memory p;
         p.sender = (flaw == 1 || expected == address(0)) ? _actors[actorSeed % _actors.length] : expected;
         p.round = flaw == 2 ? g.current + 1 : g.current;
@@ -209,8 +216,14 @@ contract ZKPoTHandler {
         if (flaw == 6) p.proof[0] += 1;
         uint256[8] memory aggregation = aggregationProof(g.id, p.round, p.commitment, p.accepted);
         if (flaw == 7) aggregation[0] += 1;
-        bytes memory call =
-            blockCall(g.id, p.round, p.parent, p.commitment, p.count, p.accepted, p.proof, aggregation);
+        // Flaw 8 leaves the turn's hand-overs out of the block instead of excluding them.
+        IZKPoT.Exclusion[] memory excluded = flaw == 8
+            ? new IZKPoT.Exclusion[](0)
+            : _owedExclusions(ti, p.accepted);
+        bool owesAny = _owedExclusions(ti, p.accepted).length > 0;
+        bytes memory call = blockCall(
+            g.id, p.round, p.parent, p.commitment, p.count, p.accepted, excluded, p.proof, aggregation
+        );
         if (flaw == 0 && expected != address(0)) _frontRun(ti, expected, call);
         VM.prank(p.sender);
         (bool ok, bytes memory returned) = address(zkpot).call(call);
@@ -221,6 +234,7 @@ contract ZKPoTHandler {
         require(p.parent == g.head, "block not linked to the head");
         require(p.count >= g.minCount && p.count <= NUM_SAMPLES, "global count out of range");
         require(flaw != 5 && flaw != 6 && flaw != 7, "invalid block accepted");
+        require(flaw != 8 || !owesAny, "a block that leaves a hand-over out");
         require(p.accepted.length > 0, "a block that aggregates nothing");
         bytes32 computed = keccak256(
             abi.encode(
@@ -271,6 +285,7 @@ contract ZKPoTHandler {
             1,
             g.minCount,
             own,
+            _owedExclusions(ti, own),
             proof,
             aggregationProof(g.id, g.current, 1, own)
         );
@@ -288,12 +303,52 @@ contract ZKPoTHandler {
         uint256 commitment,
         uint32 count,
         address[] memory accepted,
+        IZKPoT.Exclusion[] memory excluded,
         uint256[8] memory proof,
         uint256[8] memory aggregation
     ) public pure returns (bytes memory) {
         return abi.encodeCall(
-            ZKPoT.proposeBlock, (id, round, parent, commitment, count, CID, accepted, proof, aggregation)
+            ZKPoT.proposeBlock,
+            (id, round, parent, commitment, count, CID, accepted, excluded, proof, aggregation)
         );
+    }
+
+    /// @dev Every hand-over of the current turn that `accepted` leaves out, excluded by
+    ///      showing its key, in ascending address order.
+    function _owedExclusions(uint256 ti, address[] memory accepted)
+        internal
+        view
+        returns (IZKPoT.Exclusion[] memory excluded)
+    {
+        TaskGhost storage g = _tasks[ti];
+        uint256 turn = _turnNow(ti) + 1;
+        address[] storage subs = _submitters[ti][g.current];
+        address[] memory owed = new address[](subs.length);
+        uint256 n = 0;
+        for (uint256 i = 0; i < subs.length; ++i) {
+            if (_handedTurn[ti][g.current][subs[i]] != turn) continue;
+            bool listed = false;
+            for (uint256 j = 0; j < accepted.length; ++j) {
+                if (accepted[j] == subs[i]) listed = true;
+            }
+            if (!listed) owed[n++] = subs[i];
+        }
+        for (uint256 i = 0; i < n; ++i) {
+            for (uint256 j = i + 1; j < n; ++j) {
+                if (owed[j] < owed[i]) (owed[i], owed[j]) = (owed[j], owed[i]);
+            }
+        }
+        excluded = new IZKPoT.Exclusion[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            excluded[i] = IZKPoT.Exclusion(owed[i], KEY);
+        }
+    }
+
+    /// @dev The leader turn of the current round of task `ti` now (0 before it closes).
+    function _turnNow(uint256 ti) internal view returns (uint256) {
+        TaskGhost storage g = _tasks[ti];
+        uint256 deadline = g.openedAt + g.window;
+        return now_ < deadline + g.window ? 0 : (now_ - deadline) / g.window;
     }
 
     /// @notice A stand-in aggregation proof of `accepted` for the statement the ledger
@@ -375,7 +430,10 @@ contract ZKPoTHandler {
         address[] memory own = new address[](1);
         own[0] = leader;
         uint256[8] memory aggregation = aggregationProof(g.id, g.current, commitment, own);
-        return blockCall(g.id, g.current, g.head, commitment, g.minCount, own, proof, aggregation);
+        IZKPoT.Exclusion[] memory excluded = _owedExclusions(ti, own);
+        return blockCall(
+            g.id, g.current, g.head, commitment, g.minCount, own, excluded, proof, aggregation
+        );
     }
 
     // ------------------------------------------------------------------ the rules, recomputed
@@ -383,8 +441,7 @@ contract ZKPoTHandler {
     function _leaderNow(uint256 ti) internal view returns (address, uint32) {
         TaskGhost storage g = _tasks[ti];
         if (g.current >= g.rounds || !_closed(ti)) return (address(0), 0);
-        uint256 deadline = g.openedAt + g.window;
-        return _leaderOfTurn(ti, now_ < deadline + g.window ? 0 : (now_ - deadline) / g.window);
+        return _leaderOfTurn(ti, _turnNow(ti));
     }
 
     /// @notice The leader the rules give turn `turn` of the current round of task `ti`.

@@ -19,12 +19,18 @@ behaviour                     stopped by
 :class:`FreeRider`            the threshold only while the copied global model is below it;
                               afterwards **nothing**: a true proof about a copied model
 :class:`Withholder`           the leader (no key was handed over): never aggregated
+:class:`GarbledHandOver`      the leader contests its hand-over (the box does not open) and,
+                              unanswered, excludes it without a key (``ExclusionNotShown``
+                              guards the wait): never aggregated, and the round goes on
 :class:`DishonestLeader`      the contract's leader rule refuses it while it is not the
                               leader (``NotLeader``); once it leads (training on the public
-                              test set wins the count), **nothing** stops it from skipping or
-                              altering models; :func:`audit_rejection` and
-                              :func:`audit_aggregate` detect it only if the victims reveal
-                              their package keys
+                              test set wins the count): leaving a handed-over submission out
+                              is refused (``HandOverLeftOut``), an altered aggregate is
+                              refused (``GlobalBelowThreshold`` or
+                              ``InvalidAggregationProof``); excluding honest submissions by
+                              showing their keys (``exclude``) is **not** stopped on chain:
+                              the keys are then public and :func:`audit_rejection` proves
+                              the exclusion false
 ============================  ==============================================================
 
 Every adversary sets ``checks_threshold = False``: it submits whatever it has and lets the
@@ -58,7 +64,7 @@ from zkpot.participant import (
     average,
     in_format,
 )
-from zkpot.protocol import Rejection
+from zkpot.protocol import Exclusion, Rejection
 from zkpot.protocol.hashes import BASE_FIELD
 from zkpot.store import ContentStore
 
@@ -68,6 +74,7 @@ __all__ = [
     "DishonestLeader",
     "ForgedProof",
     "FreeRider",
+    "GarbledHandOver",
     "InflatedClaim",
     "LabelFlip",
     "Replay",
@@ -307,6 +314,21 @@ class Withholder(Behaviour):
         return None
 
 
+class GarbledHandOver(Behaviour):
+    """Submits a valid proof, then hands the leader a sealed box that does not open (random
+    bytes under the hash of its true key) and never answers the leader's contest: it tries
+    to stall the round, since a leader may not simply leave a hand-over out."""
+
+    name = "garbled-hand-over"
+    checks_threshold = False
+
+    def sealed_key(self, p: Participant, round: int, key: bytes, leader_key: bytes) -> bytes:
+        return secrets.token_bytes(len(super().sealed_key(p, round, key, leader_key)))
+
+    def answers_contest(self, p: Participant, round: int) -> bool:
+        return False
+
+
 class DishonestLeader(Behaviour):
     """A participant that subverts aggregation when it leads.
 
@@ -314,8 +336,13 @@ class DishonestLeader(Behaviour):
     plus ``boost`` copies of the task's public test set (which every participant has), a
     true proof the protocol cannot tell from skill. When it leads:
 
-    * ``mode="skip"``: aggregates its own model only and lists every other submission as
-      rejected with a false reason (the leader's commitment-mismatch reason);
+    * ``mode="skip"``: aggregates its own model only and leaves every other submission
+      out of its block, rejected with a false reason (the leader's commitment-mismatch
+      reason) in its own report only: the ledger refuses a block that does not account for
+      a hand-over (``HandOverLeftOut``) and the turn passes;
+    * ``mode="exclude"``: the same, but the block excludes them by showing their keys, as
+      if their packages did not open: the block stands, and the keys (with the models)
+      become public, so that anyone can prove the exclusions false;
     * ``mode="alter"``: accepts everyone but publishes an altered global model (the
       FedAvg with its output classes rotated by one, so every prediction is wrong) and
       proposes it with the altered model's true, low count (the ledger refuses it with
@@ -332,10 +359,13 @@ class DishonestLeader(Behaviour):
     checks_threshold = False
 
     def __init__(
-        self, mode: Literal["skip", "alter", "swap"] = "alter", capture: bool = True, boost: int = 4
+        self,
+        mode: Literal["skip", "exclude", "alter", "swap"] = "alter",
+        capture: bool = True,
+        boost: int = 4,
     ) -> None:
-        if mode not in ("skip", "alter", "swap"):
-            raise ValueError("mode is 'skip', 'alter' or 'swap'")
+        if mode not in ("skip", "exclude", "alter", "swap"):
+            raise ValueError("mode is 'skip', 'exclude', 'alter' or 'swap'")
         self.mode = mode
         self.capture = capture
         self.boost = boost
@@ -379,7 +409,7 @@ class DishonestLeader(Behaviour):
         contributions: Sequence[Contribution],
         rejected: Sequence[Rejection],
     ) -> tuple[QuantizedModel, list[Contribution], list[Rejection]]:
-        if self.mode == "skip":
+        if self.mode in ("skip", "exclude"):
             own = [c for c in contributions if c.address == p.address] or list(contributions[:1])
             kept = {c.address for c in own}
             lies = [
@@ -399,6 +429,9 @@ class DishonestLeader(Behaviour):
             biases=(*model.biases[:-1], model.biases[-1][order]),
         )
         return altered, accepted, kept
+
+    def exclusions(self, p: Participant, round: int, owed: Sequence[Exclusion]) -> list[Exclusion]:
+        return [] if self.mode == "skip" else list(owed)
 
 
 # ----------------------------------------------------------------------------- audits
@@ -473,7 +506,9 @@ BEHAVIOURS: dict[str, Callable[[], Behaviour]] = {
     "label-flip": LabelFlip,
     "free-rider": FreeRider,
     "withholder": Withholder,
+    "garbled-hand-over": GarbledHandOver,
     "leader-skip": lambda: DishonestLeader("skip"),
+    "leader-exclude": lambda: DishonestLeader("exclude"),
     "leader-alter": lambda: DishonestLeader("alter"),
     "leader-swap": lambda: DishonestLeader("swap"),
 }

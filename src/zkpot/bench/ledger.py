@@ -27,7 +27,7 @@ from zkpot.learning.aggregate import aggregation_weights
 from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
 from zkpot.ledger.model import Member, RoundStatus, TaskParams
-from zkpot.protocol.hashes import sort_addresses, tie_break_rank
+from zkpot.protocol.hashes import key_hash, sort_addresses, tie_break_rank
 from zkpot.proving import FIELD_ORDER
 
 #: EIP-170 limit on deployed bytecode.
@@ -75,9 +75,11 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
     leader = ledger.leader_of(task, 0)
     leader_account = next(a for a in accounts if a.address == leader.address)
     sealed = bytes(80 * [7])  # the contract checks the length only
-    handover = ledger.hand_over(accounts[0], task, 0, leader.address, sealed)
+    handover = ledger.hand_over(accounts[0], task, 0, leader.address, sealed, key_hash(bytes(32)))
     if accounts[0] is leader_account:
-        handover = ledger.hand_over(accounts[1], task, 0, leader.address, sealed)
+        handover = ledger.hand_over(
+            accounts[1], task, 0, leader.address, sealed, key_hash(bytes(32))
+        )
     proposal = _propose(ledger, prover, task, 0, leader_account, [a.address for a in accounts])
 
     submit_gas = [s.gas_used for s in submits]
@@ -197,7 +199,9 @@ def _load_size(ledger: Ledger, prover: _TinyProver, verifier: str, n: int) -> di
         leader = ledger.leader_of(task, 0)
         if leader.address != order[turn]:
             raise RuntimeError(f"turn {turn}: leaderOf is {leader.address}, not {order[turn]}")
-        hand_over = ledger.hand_over(accounts[turn], task, 0, leader.address, sealed)
+        hand_over = ledger.hand_over(
+            accounts[turn], task, 0, leader.address, sealed, key_hash(bytes(32))
+        )
         turn_gas.append((int(leader_of.estimate_gas()), hand_over.gas_used))
     worst = max(range(n), key=lambda turn: turn_gas[turn][1])
     gas["leader_of_turn0"], gas["hand_over_turn0"] = turn_gas[0]

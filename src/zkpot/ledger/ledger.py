@@ -33,6 +33,7 @@ from zkpot.ledger.errors import (
 from zkpot.ledger.model import (
     UINT32_MAX,
     Event,
+    HandOverView,
     Head,
     Leader,
     Member,
@@ -50,11 +51,15 @@ from zkpot.ledger.model import (
 )
 from zkpot.ledger.verifier import PROOF_WORDS, VK_WORDS
 from zkpot.protocol import hashes
+from zkpot.protocol.submission import Exclusion
 
 #: Gas limits. Unused gas is not charged; the limits only need to cover the worst case.
 DEPLOY_GAS = 5_000_000
 SUBMIT_GAS = 400_000
-HANDOVER_GAS = 80_000
+#: handOver writes the hand-over (two slots) and the turn's count besides its event.
+HANDOVER_GAS = 150_000
+CONTEST_GAS = 80_000
+REOPEN_GAS = 80_000
 #: An aggregation verifier keeps its input points in storage: per key word.
 AGGREGATION_DEPLOY_GAS_PER_WORD = 25_000
 #: Slots of the largest aggregation circuit (zkpot.proving.AggregationCircuit).
@@ -73,6 +78,8 @@ PROPOSE_GAS_BASE = 600_000
 RERANK_GAS_PER_PARTICIPANT = 12_000
 SKIP_GAS_BASE = 200_000
 PROPOSE_GAS_PER_ACCEPTED = 15_000
+#: An exclusion: its hand-over's reads, a key hash and an event.
+PROPOSE_GAS_PER_EXCLUDED = 20_000
 #: proposeBlock also verifies the aggregation proof: the pairing, then per slot two
 #: inputs (one ecMul each) and the accepted submission's cold reads.
 AGGREGATE_GAS_BASE = 300_000
@@ -378,6 +385,7 @@ class Ledger:
         accepted: Sequence[str],
         global_proof: Sequence[int],
         aggregation_proof: Sequence[int],
+        excluded: Sequence[Exclusion] = (),
     ) -> BlockProposal:
         """Append the block of a closed round (only the current turn's leader may).
 
@@ -387,7 +395,9 @@ class Ledger:
         submissions; it is sent (and hashed) in ascending address order.
         ``aggregation_proof`` (eight EVM words) proves that the global model is the
         weighted average of the accepted submissions' models, for the public inputs
-        :meth:`aggregation_inputs` gives.
+        :meth:`aggregation_inputs` gives. ``excluded`` lists the submitters that handed
+        this leader a key in its turn and are not accepted (sent in ascending address
+        order), each with the handed key or, after an unanswered :meth:`contest`, none.
         """
         uint("task_id", task_id, 2**256 - 1, minimum=1)
         uint("round", round, UINT32_MAX)
@@ -402,11 +412,15 @@ class Ledger:
         ordered = hashes.sort_addresses([checksum(a, "accepted address") for a in accepted])
         if len(set(ordered)) != len(ordered):
             raise InvalidArgument("an accepted address is listed twice")
+        exclusions = sorted((self._exclusion(e) for e in excluded), key=lambda e: int(e[0], 16))
+        if len({a for a, _ in exclusions}) != len(exclusions):
+            raise InvalidArgument("an excluded address is listed twice")
         task = self.task(task_id)
         words_to_open = -(-task.participant_count // 7)
         gas = (
             PROPOSE_GAS_BASE
             + PROPOSE_GAS_PER_ACCEPTED * len(ordered)
+            + PROPOSE_GAS_PER_EXCLUDED * len(exclusions)
             + GAS_PER_ROUND_WORD * words_to_open
             + GAS_PER_STRING_BYTE * len(global_cid.encode())
             + RERANK_GAS_PER_PARTICIPANT * task.participant_count
@@ -423,11 +437,21 @@ class Ledger:
             global_count,
             global_cid,
             ordered,
+            exclusions,
             proof,
             aggregate,
             gas=gas,
         )
         return BlockProposal(result.event("BlockProposed").args["blockHash"], result)
+
+    @staticmethod
+    def _exclusion(exclusion: Exclusion) -> tuple[str, bytes]:
+        if not isinstance(exclusion, Exclusion):
+            raise InvalidArgument("an exclusion must be a zkpot.protocol.Exclusion")
+        key = exclusion.key
+        if key is not None and (not isinstance(key, bytes) or len(key) != 32 or key == ZERO_HASH):
+            raise InvalidArgument("an exclusion's key must be 32 non-zero bytes, or None")
+        return checksum(exclusion.submitter, "excluded address"), key or ZERO_HASH
 
     def skip_round(self, account: LocalAccount | None, task_id: int, round: int) -> BlockProposal:
         """Append an empty block for a closed round with no leader left (nobody submitted,
@@ -445,19 +469,84 @@ class Ledger:
         return BlockProposal(result.event("BlockProposed").args["blockHash"], result)
 
     def hand_over(
-        self, account: LocalAccount, task_id: int, round: int, leader: str, sealed_key: bytes
+        self,
+        account: LocalAccount,
+        task_id: int,
+        round: int,
+        leader: str,
+        sealed_key: bytes,
+        key_hash: bytes,
     ) -> TxResult:
         """Phase two: hand ``leader`` (who must hold the current turn, else NotLeader) this
-        account's package key, sealed to the leader's X25519 key. Only an event is
-        written; no state changes."""
+        account's package key, sealed to the leader's X25519 key, with ``key_hash``
+        (:func:`zkpot.protocol.hashes.key_hash` of the key): the leader can then exclude
+        this submission only by showing the key, or after an unanswered contest."""
         uint("task_id", task_id, 2**256 - 1, minimum=1)
         uint("round", round, UINT32_MAX)
         leader = checksum(leader, "leader")
         if not isinstance(sealed_key, bytes) or len(sealed_key) != SEALED_KEY_BYTES:
             raise InvalidArgument(f"sealed_key must be {SEALED_KEY_BYTES} bytes")
+        if not isinstance(key_hash, bytes) or len(key_hash) != 32:
+            raise InvalidArgument("key_hash must be 32 bytes")
         task = self.task(task_id)
         gas = HANDOVER_GAS + RERANK_GAS_PER_PARTICIPANT * task.participant_count
-        return self.transact(account, "handOver", task_id, round, leader, sealed_key, gas=gas)
+        return self.transact(
+            account, "handOver", task_id, round, leader, sealed_key, key_hash, gas=gas
+        )
+
+    def contest(self, leader: LocalAccount, task_id: int, round: int, submitter: str) -> TxResult:
+        """As the turn's leader, say that ``submitter``'s hand-over does not open; it may
+        re-open its key until the ``respondBy`` of the ``Contested`` event."""
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        submitter = checksum(submitter, "submitter")
+        task = self.task(task_id)
+        gas = CONTEST_GAS + RERANK_GAS_PER_PARTICIPANT * task.participant_count
+        return self.transact(leader, "contest", task_id, round, submitter, gas=gas)
+
+    def reopen(self, account: LocalAccount, task_id: int, round: int, key: bytes) -> TxResult:
+        """Publish this account's package key for its hand-over of the current turn (the
+        key, and with it the model, becomes public)."""
+        uint("task_id", task_id, 2**256 - 1, minimum=1)
+        uint("round", round, UINT32_MAX)
+        if not isinstance(key, bytes) or len(key) != 32:
+            raise InvalidArgument("key must be 32 bytes")
+        task = self.task(task_id)
+        gas = REOPEN_GAS + RERANK_GAS_PER_PARTICIPANT * task.participant_count
+        return self.transact(account, "reopen", task_id, round, key, gas=gas)
+
+    def hand_over_state(self, task_id: int, round: int, address: str) -> HandOverView | None:
+        """A submitter's latest hand-over in a round, or None."""
+        turn, contested_at, reopened, key_hash = self._view(
+            self.contract.functions.handOverState(
+                task_id, uint("round", round, UINT32_MAX), checksum(address, "address")
+            )
+        )
+        if turn == 0:
+            return None
+        return HandOverView(turn - 1, bytes(key_hash), contested_at or None, reopened)
+
+    def contests(self, task_id: int, round: int) -> dict[str, int]:
+        """The contested hand-overs of a round: submitter -> the time it may re-open its
+        key until (exclusive); a later turn's contest replaces an earlier one."""
+        logs = self._logs("Contested", {"taskId": task_id, "round": round})
+        return {log["args"]["submitter"]: int(log["args"]["respondBy"]) for log in logs}
+
+    def reopened_keys(self, task_id: int, round: int) -> dict[str, bytes]:
+        """The package keys re-opened in public in a round, by submitter."""
+        logs = self._logs("Reopened", {"taskId": task_id, "round": round})
+        return {log["args"]["submitter"]: bytes(log["args"]["key"]) for log in logs}
+
+    def exclusions(self, task_id: int, round: int) -> tuple[Exclusion, ...]:
+        """The exclusions of a round's block, with the keys they show."""
+        logs = self._logs("Excluded", {"taskId": task_id, "round": round})
+        return tuple(
+            Exclusion(
+                log["args"]["submitter"],
+                None if bytes(log["args"]["key"]) == ZERO_HASH else bytes(log["args"]["key"]),
+            )
+            for log in logs
+        )
 
     def handovers(self, task_id: int, round: int, leader: str | None = None) -> dict[str, bytes]:
         """The sealed keys handed over in a round, by submitter (only those handed to

@@ -170,6 +170,18 @@ class SubmissionView:
 
 
 @dataclass(frozen=True)
+class HandOverView:
+    """A submitter's latest hand-over in a round (``ZKPoT.HandOver``): the leader turn it
+    was made in, its key hash, when that turn's leader contested it (``None``: never) and
+    whether its submitter re-opened the key."""
+
+    turn: int
+    key_hash: bytes
+    contested_at: int | None
+    reopened: bool
+
+
+@dataclass(frozen=True)
 class Leader:
     """The leader of a closed round and its proven count."""
 

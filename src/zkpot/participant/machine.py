@@ -60,6 +60,7 @@ from zkpot.learning.quantize import quantize
 from zkpot.ledger import Ledger, LedgerError, RoundBlockView, RoundStatus
 from zkpot.participant.participant import (
     COMMITMENT_MISMATCH,
+    KEY_DOES_NOT_OPEN,
     NO_KEY,
     NO_SLOT,
     Claim,
@@ -81,7 +82,10 @@ from zkpot.participant.records import (
 from zkpot.protocol import (
     BelowThreshold,
     BlockAlreadyProposed,
+    DuplicateHandOver,
     DuplicateSubmission,
+    Exclusion,
+    InvalidContest,
     InvalidSubmission,
     InvalidTransaction,
     LateSubmission,
@@ -92,9 +96,10 @@ from zkpot.protocol import (
     RoundHasLeader,
     RoundNotOpen,
 )
+from zkpot.protocol.hashes import key_hash
 from zkpot.protocol.types import ZERO_ADDRESS
 from zkpot.store import ContentStore, StoreError, StoreUnavailable
-from zkpot.store.sealed import SealError, seal, unseal
+from zkpot.store.sealed import SealError, unseal
 
 #: emit(event): receives each event of a machine (a JSON-serialisable dict).
 Emit = Callable[[dict[str, Any]], None]
@@ -107,6 +112,23 @@ def _ignore(event: dict[str, Any]) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class Aggregation:
+    """A leader's aggregation step (:meth:`RoundMachine.aggregate`)."""
+
+    #: the global model under a fresh salt, with its weight
+    package: ModelPackage
+    #: the proof that the accepted models average to it
+    proven: proving.ProvenAggregate
+    #: the accepted addresses, ascending (the slots' order)
+    accepted: list[str]
+    #: the submissions it does not aggregate, and why
+    rejected: list[Rejection]
+    #: the block's exclusions: every hand-over of the turn left out, with its key (``None``
+    #: for one contested and not re-opened)
+    excluded: list[Exclusion]
+
+
 class Waiting(StrEnum):
     """What a participant waits for after a step."""
 
@@ -116,6 +138,8 @@ class Waiting(StrEnum):
     CLOSED = "closed"
     #: as the leader, for the other submitters' package keys
     KEYS = "keys"
+    #: as the leader, for contested submitters to re-open their keys (until ``respond_by``)
+    RESPONSE = "response"
     #: for the current leader's block, or the end of its turn
     TURN = "turn"
     #: nothing: the round is done
@@ -149,6 +173,8 @@ class RoundMachine:
     aggregation_proofs: dict[int, tuple[list[int], list[int]]] = field(
         default_factory=dict, init=False
     )
+    #: As the leader waiting on contests: when the first response time ends.
+    respond_by: int | None = field(default=None, init=False)
     #: (round, turn) pairs already acted on in phase two.
     _acted: set[tuple[int, int]] = field(default_factory=set, init=False, repr=False)
 
@@ -389,6 +415,8 @@ class RoundMachine:
             return Waiting.CLOSED
         if state.status == RoundStatus.FINALIZED or state.leader is None:
             return None
+        if state.leader != self.address:
+            self._answer_contest(r, state.turn)
         if (r, state.turn) in self._acted:
             return Waiting.TURN
         self._ensure_stored(record)
@@ -401,6 +429,8 @@ class RoundMachine:
             return Waiting.KEYS
         if missing:
             self._event("hand_over_timeout", r, missing=missing)
+        if self._contest(r, state.turn):
+            return Waiting.RESPONSE
         self._acted.add((r, state.turn))
         return None if self._lead(r) else Waiting.TURN
 
@@ -413,17 +443,37 @@ class RoundMachine:
         key = p.behaviour.handed_key(p, r, p.submitted[r].key)
         gas = 0
         if key is not None:
-            sealed = seal(key, self.registry[leader])
+            sealed = p.behaviour.sealed_key(p, r, key, self.registry[leader])
             try:
-                tx = self.ledger.hand_over(p.identity.account, self.task_id, r, leader, sealed)
+                tx = self.ledger.hand_over(
+                    p.identity.account, self.task_id, r, leader, sealed, key_hash(key)
+                )
                 gas = tx.gas_used
-            except (RoundNotOpen, NotLeader, NoLeaderLeft):
+            except (RoundNotOpen, NotLeader, NoLeaderLeft, DuplicateHandOver):
                 # The leader proposed without this model (its wait ran out), or its turn
                 # passed meanwhile: the next step hands over to the next one.
                 self._event("hand_over_too_late", r, leader=leader)
                 return
         self.records.advance(r, Stage.HANDED_OVER, leader=leader, handover_gas=gas)
         self._event("handed_over", r, leader=leader, gas=gas, withheld=key is None)
+
+    def _answer_contest(self, r: int, turn: int) -> None:
+        """If the turn's leader contested this participant's hand-over, re-open the key in
+        public: the leader can then no longer leave the submission out without showing
+        the key (and the model becomes public)."""
+        mine = self.ledger.hand_over_state(self.task_id, r, self.address)
+        if mine is None or mine.turn != turn or mine.contested_at is None or mine.reopened:
+            return
+        p = self.participant
+        key = p.behaviour.handed_key(p, r, p.submitted[r].key)
+        if key is None or not p.behaviour.answers_contest(p, r):
+            return
+        try:
+            tx = self.ledger.reopen(p.identity.account, self.task_id, r, key)
+        except (InvalidContest, LedgerError) as exc:
+            self._event("refused", r, **self._refusal(exc))
+            return
+        self._event("reopened", r, gas=tx.gas_used)
 
     def _while_others_lead(self, r: int, turn: int | None = None) -> None:
         """What the behaviour does once per turn while another participant leads.
@@ -456,6 +506,46 @@ class RoundMachine:
         ]
 
     # ------------------------------------------------------------------ leading
+
+    def _handed_keys(self, r: int, turn: int) -> dict[str, bytes | None]:
+        """The package key of each hand-over to this leader in ``turn``: re-opened in
+        public, or unsealed and matching the hand-over's key hash; ``None`` for one that
+        does not open (it does not unseal, or it is not the key its hash commits to)."""
+        sealed = self.ledger.handovers(self.task_id, r, leader=self.address)
+        reopened = self.ledger.reopened_keys(self.task_id, r)
+        keys: dict[str, bytes | None] = {}
+        for address, box in sealed.items():
+            state = self.ledger.hand_over_state(self.task_id, r, address)
+            if state is None or state.turn != turn:
+                continue
+            if state.reopened:
+                keys[address] = reopened[address]
+                continue
+            try:
+                key: bytes | None = unseal(box, self.participant.identity.keys.private)
+            except SealError:
+                key = None
+            keys[address] = key if key is not None and key_hash(key) == state.key_hash else None
+        return keys
+
+    def _contest(self, r: int, turn: int) -> bool:
+        """Contest each hand-over of ``turn`` whose key does not open; True while a
+        contested submitter may still re-open its key (the block waits for it)."""
+        unopened = [a for a, key in self._handed_keys(r, turn).items() if key is None]
+        if not unopened:
+            return False
+        p = self.participant
+        contests = self.ledger.contests(self.task_id, r)
+        for address in unopened:
+            state = self.ledger.hand_over_state(self.task_id, r, address)
+            if state is not None and state.contested_at is None:
+                tx = self.ledger.contest(p.identity.account, self.task_id, r, address)
+                contests[address] = int(tx.event("Contested").args["respondBy"])
+                self._event("contested", r, submitter=address, gas=tx.gas_used)
+        now = self.ledger.timestamp()
+        pending = [contests[a] for a in unopened if contests[a] > now]
+        self.respond_by = min(pending) if pending else None
+        return bool(pending)
 
     def _lead(self, r: int) -> bool:
         """Open, check and aggregate the round's models; quantise, commit and prove the
@@ -496,7 +586,8 @@ class RoundMachine:
         """Every submission of round ``r`` the leader can open and check against its
         on-chain commitment, in registration order, with its registered sample count, and
         the ones it rejects (with why)."""
-        handed = self.ledger.handovers(self.task_id, r, leader=self.address)
+        state = self.ledger.round_state(self.task_id, r)
+        handed = self._handed_keys(r, state.turn)
         contributions: list[Contribution] = []
         rejected: list[Rejection] = []
         for address in self.registry:
@@ -528,26 +619,27 @@ class RoundMachine:
             )
         return contributions, rejected
 
-    def _open(self, r: int, address: str, handed: Mapping[str, bytes]) -> ModelPackage:
+    def _open(self, r: int, address: str, handed: Mapping[str, bytes | None]) -> ModelPackage:
         """The package of ``address``: this leader's own, or one whose key was handed over
-        (a key that does not unseal raises SealError and rejects that submission only)."""
+        (see :meth:`_handed_keys`)."""
         if address == self.address:
             key: bytes | None = self.participant.submitted[r].key
-        else:
-            sealed = handed.get(address)
-            key = None if sealed is None else unseal(sealed, self.participant.identity.keys.private)
-        if key is None:
+        elif address not in handed:
             raise ExchangeError(NO_KEY)
+        else:
+            key = handed[address]
+        if key is None:
+            raise ExchangeError(KEY_DOES_NOT_OPEN)
         return open_package(key, self.store.get(self.ledger.model_cid(self.task_id, r, address)))
 
-    def aggregate(
-        self, r: int
-    ) -> tuple[ModelPackage, proving.ProvenAggregate, list[str], list[Rejection]]:
+    def aggregate(self, r: int) -> Aggregation:
         """The leader's aggregation step: the global model of round ``r`` from the opened
         contributions (FedAvg in integers weighted by the registered sample counts, or
         what the behaviour does instead) under a fresh salt, the proof that the accepted
         contributions average to the honest aggregate, the accepted addresses (ascending,
-        the slots' order) and the rejected submissions.
+        the slots' order), the rejected submissions and the block's exclusions: every
+        hand-over of this turn left out, with its key (``None`` for a hand-over contested
+        and not re-opened).
 
         Raises :class:`Unprovable` when nothing can be aggregated or proven."""
         p = self.participant
@@ -578,13 +670,22 @@ class RoundMachine:
             raise Unprovable(f"the aggregate has no proof: {exc}") from exc
         self.aggregation_s[r] = time.perf_counter() - t
         weight = sum(c.num_samples for c in slots)
-        return ModelPackage(model, salt, weight), proven, [c.address for c in slots], rejected
+        addresses = [c.address for c in slots]
+        turn = self.ledger.round_state(self.task_id, r).turn
+        owed = [
+            Exclusion(address, key)
+            for address, key in self._handed_keys(r, turn).items()
+            if address not in addresses
+        ]
+        excluded = p.behaviour.exclusions(p, r, owed)
+        return Aggregation(ModelPackage(model, salt, weight), proven, addresses, rejected, excluded)
 
     def _propose(self, r: int) -> tuple[RoundBlock, int]:
         """Aggregate and prove it, prove the global model's count, publish it and propose
         the block."""
         p, task, ledger = self.participant, self.participant.task, self.ledger
-        package, aggregate, accepted, rejected = self.aggregate(r)
+        aggregation = self.aggregate(r)
+        package, accepted = aggregation.package, aggregation.accepted
         commitment = global_commitment(package)
         tag = ledger.global_tag(self.task_id, r, self.address)
         try:
@@ -594,7 +695,7 @@ class RoundMachine:
         if p.behaviour.checks_threshold and proven.count < task.min_count:
             # An honest leader's aggregate that cannot pass: no block this turn.
             raise BelowThreshold(proven.count, task.min_count)
-        aggregation_proof = aggregate.proof.to_evm()
+        aggregation_proof = aggregation.proven.proof.to_evm()
         inputs = ledger.aggregation_inputs(self.task_id, r, commitment, accepted)
         verified = ledger.verify_aggregation(self.aggregator, aggregation_proof, inputs)
         self.aggregation_verified[r] = verified
@@ -615,6 +716,7 @@ class RoundMachine:
             accepted,
             proven.proof.to_evm(),
             aggregation_proof,
+            aggregation.excluded,
         )
         block = RoundBlock(
             task_id=self.task_id,
@@ -627,7 +729,7 @@ class RoundMachine:
             global_count=proven.count,
             global_cid=cid,
             accepted=tuple(sorted(accepted, key=lambda a: int(a, 16))),
-            rejected=tuple(rejected),
+            rejected=tuple(aggregation.rejected),
         )
         if block.hash != proposal.block_hash:
             raise RuntimeError("the ledger's block hash differs from the protocol's")

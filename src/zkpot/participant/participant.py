@@ -31,9 +31,9 @@ from zkpot.learning.integer_model import QuantizedModel
 from zkpot.learning.model import MLP, train_sgd
 from zkpot.learning.partition import split
 from zkpot.ledger import Ledger
-from zkpot.protocol import Rejection, Task
+from zkpot.protocol import Exclusion, Rejection, Task
 from zkpot.store import ContentStore
-from zkpot.store.sealed import KeyPair, generate_keypair
+from zkpot.store.sealed import KeyPair, generate_keypair, seal
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ class Contribution:
 
 #: The leader's reasons for leaving a submission out of the aggregate.
 NO_KEY = "no key was handed over"
+KEY_DOES_NOT_OPEN = "the handed key does not open (contested, not re-opened)"
 COMMITMENT_MISMATCH = "the model does not open its commitment"
 NO_SLOT = "the task's aggregation circuit has no slot left"
 
@@ -166,8 +167,21 @@ class Behaviour:
         return honest
 
     def handed_key(self, p: Participant, round: int, key: bytes) -> bytes | None:
-        """The package key to hand the leader; ``None`` withholds it."""
+        """The package key to hand the leader (its hash goes with it); ``None`` withholds it."""
         return key
+
+    def sealed_key(self, p: Participant, round: int, key: bytes, leader_key: bytes) -> bytes:
+        """The hand-over's sealed box: ``key`` sealed to the leader's X25519 key."""
+        return seal(key, leader_key)
+
+    def answers_contest(self, p: Participant, round: int) -> bool:
+        """Whether to re-open the key in public when the leader contests the hand-over."""
+        return True
+
+    def exclusions(self, p: Participant, round: int, owed: Sequence[Exclusion]) -> list[Exclusion]:
+        """As leader, the block's exclusions, given the ones it owes: every hand-over of
+        its turn that it leaves out, with the handed key or after an unanswered contest."""
+        return list(owed)
 
     def not_leading(self, p: Participant, ledger: Ledger, task_id: int, round: int) -> None:
         """What ``p`` does while another participant leads (raises a ledger error if it

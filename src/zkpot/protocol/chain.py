@@ -46,15 +46,36 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class HandOverRecord:
+    """A submitter's latest hand-over in the round: the turn it was made in, the key hash
+    it committed to, when that turn's leader contested it, whether it was re-opened."""
+
+    submitter: Address
+    turn: int
+    key_hash: Hash32
+    contested_at: Timestamp | None = None
+    reopened: bool = False
+
+
+@dataclass(frozen=True)
 class Round:
-    """The current round: when its window opened and the submissions so far."""
+    """The current round: when its window opened, the submissions and the hand-overs."""
 
     number: int
     opened_at: Timestamp
     entries: tuple[Entry, ...] = ()
+    hand_overs: tuple[HandOverRecord, ...] = ()
 
     def entry(self, submitter: Address) -> Entry | None:
         return next((e for e in self.entries if e.submitter == submitter), None)
+
+    def hand_over(self, submitter: Address) -> HandOverRecord | None:
+        return next((h for h in self.hand_overs if h.submitter == submitter), None)
+
+    def with_hand_over(self, record: HandOverRecord) -> Round:
+        """This round with ``record`` as its submitter's latest hand-over."""
+        others = tuple(h for h in self.hand_overs if h.submitter != record.submitter)
+        return Round(self.number, self.opened_at, self.entries, (*others, record))
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ class InvalidBlock(InvalidTransaction):
     """A ``proposeBlock`` or ``skipRound`` breaks a rule of the round."""
 
 
+class InvalidContest(InvalidTransaction):
+    """A ``contest`` or ``reopen`` breaks a rule of the round."""
+
+
 # --------------------------------------------------------------------- any transaction
 
 
@@ -57,7 +61,7 @@ class UnknownTask(InvalidTransaction):
     fields = ("taskId",)
 
 
-class RoundNotOpen(InvalidSubmission, InvalidHandOver, InvalidBlock):
+class RoundNotOpen(InvalidSubmission, InvalidHandOver, InvalidBlock, InvalidContest):
     """The round is not the task's current round (wrong number, or the task finished)."""
 
     fields = ("taskId", "round", "currentRound")
@@ -105,7 +109,7 @@ class InvalidProof(InvalidSubmission):
 # --------------------------------------------------------------------- closed round
 
 
-class RoundStillOpen(InvalidHandOver, InvalidBlock):
+class RoundStillOpen(InvalidHandOver, InvalidBlock, InvalidContest):
     """The round's window has not closed yet."""
 
     fields = ("deadline", "timestamp")
@@ -129,19 +133,19 @@ class BadSealedKey(InvalidHandOver):
     fields = ("length",)
 
 
-class NoLeaderLeft(InvalidHandOver, InvalidBlock):
+class NoLeaderLeft(InvalidHandOver, InvalidBlock, InvalidContest):
     """Every submitter's leader turn has passed: the round can only be skipped."""
 
     fields = ("taskId", "round")
 
 
-class NotLeader(InvalidHandOver, InvalidBlock):
+class NotLeader(InvalidHandOver, InvalidBlock, InvalidContest):
     """The address is not the leader of the current turn."""
 
     fields = ("sender", "leader")
 
 
-class BlockAlreadyProposed(InvalidBlock):
+class BlockAlreadyProposed(InvalidBlock, InvalidContest):
     """The round's block is already on the ledger."""
 
     fields = ("taskId", "round")
@@ -205,6 +209,70 @@ class InvalidAggregationProof(InvalidBlock):
     )
 
 
+# --------------------------------------------------------------------- hand-overs owed
+
+
+class DuplicateHandOver(InvalidHandOver):
+    """The sender already handed its key to this turn's leader."""
+
+    fields = ("account",)
+
+
+class NotHandedOver(InvalidBlock, InvalidContest):
+    """The submitter has no hand-over in the current leader turn."""
+
+    fields = ("account",)
+
+
+class AlreadyContested(InvalidContest):
+    """The turn's leader already contested this hand-over."""
+
+    fields = ("account",)
+
+
+class AlreadyReopened(InvalidContest):
+    """The submitter already re-opened its key in this turn."""
+
+    fields = ("account",)
+
+
+class KeyMismatch(InvalidBlock, InvalidContest):
+    """A key does not hash to the hand-over's ``keyHash``."""
+
+    fields = ("account",)
+    explanation = "the key shown for {account} is not the one its hand-over committed to"
+
+
+class ExcludedNotSorted(InvalidBlock):
+    """The excluded list is not in strictly ascending address order."""
+
+    fields = ("index",)
+
+
+class ExcludedAndAccepted(InvalidBlock):
+    """A submitter is both accepted and excluded."""
+
+    fields = ("account",)
+
+
+class ExclusionNotShown(InvalidBlock):
+    """A keyless exclusion needs a contest that its submitter let pass unanswered."""
+
+    fields = ("account",)
+    explanation = (
+        "{account} is excluded without its key, but its hand-over was not contested, "
+        "was re-opened, or is still within its response time"
+    )
+
+
+class HandOverLeftOut(InvalidBlock):
+    """A submitter that handed the leader its key in this turn is neither accepted nor
+    excluded with a reason the ledger can check."""
+
+    fields = ("account",)
+    explanation = "{account} handed its key to the leader and is neither accepted nor excluded"
+
+
 #: Every rule error, by the name of the contract's custom error it mirrors.
 RULE_ERRORS: dict[str, type[InvalidTransaction]] = {
     cls.__name__: cls
@@ -233,6 +301,15 @@ RULE_ERRORS: dict[str, type[InvalidTransaction]] = {
         EmptyAggregate,
         TooManyContributions,
         InvalidAggregationProof,
+        DuplicateHandOver,
+        NotHandedOver,
+        AlreadyContested,
+        AlreadyReopened,
+        KeyMismatch,
+        ExcludedNotSorted,
+        ExcludedAndAccepted,
+        ExclusionNotShown,
+        HandOverLeftOut,
     )
 }
 

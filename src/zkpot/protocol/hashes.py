@@ -137,3 +137,13 @@ def genesis_hash(
 def sort_addresses(addresses: Sequence[str]) -> list[Address]:
     """Checksummed addresses in the ascending numeric order that ``proposeBlock`` requires."""
     return sorted((Address(to_checksum_address(a)) for a in addresses), key=lambda a: int(a, 16))
+
+
+def key_hash(key: bytes) -> Hash32:
+    """A hand-over's commitment to its package key, as ``ZKPoT.handOver`` checks it::
+
+    keccak256(abi.encode(bytes32 key))
+    """
+    if len(key) != 32:
+        raise ValueError(f"a package key is 32 bytes, not {len(key)}")
+    return Hash32(keccak(encode(["bytes32"], [key])))

@@ -5,8 +5,11 @@ A round is OPEN until its deadline (``opened_at + window``, exclusive) or until 
 registered participant has submitted; then CLOSED, with leader turns: turn 0 lasts until
 one window after the deadline, turn k >= 1 covers ``[deadline + k*window, deadline +
 (k+1)*window)``, and the leader of turn k is the (k+1)-th best submission (count
-descending, then lowest ``keccak256(abi.encode(round, submitter))``). The leader of the
-turn appends the block; once no leader is left anyone skips the round. Each function
+descending, then lowest ``keccak256(abi.encode(round, submitter))``). Submitters hand the
+turn's leader their package keys, each with its hash; the leader appends the block, which
+accounts for every hand-over of its turn: accepted, or excluded with the handed key, or
+excluded without one after a contest that its submitter did not answer by re-opening the
+key within a quarter window. Once no leader is left anyone skips the round. Each function
 checks state, then arguments, then the proof, and only then returns the new state; a
 broken rule raises its :mod:`~zkpot.protocol.errors` class and changes nothing.
 """
@@ -17,23 +20,32 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from zkpot.protocol.block import RoundBlock
-from zkpot.protocol.chain import Chain, Entry, Round
+from zkpot.protocol.chain import Chain, Entry, HandOverRecord, Round
 from zkpot.protocol.errors import (
     AcceptedNotSorted,
+    AlreadyContested,
+    AlreadyReopened,
     BadParent,
     BadSealedKey,
     BelowThreshold,
     BlockAlreadyProposed,
     CountAboveSamples,
+    DuplicateHandOver,
     DuplicateSubmission,
     EmptyAggregate,
+    ExcludedAndAccepted,
+    ExcludedNotSorted,
+    ExclusionNotShown,
     GlobalBelowThreshold,
+    HandOverLeftOut,
     InvalidAggregationProof,
     InvalidCommitment,
     InvalidGlobalProof,
     InvalidProof,
+    KeyMismatch,
     LateSubmission,
     NoLeaderLeft,
+    NotHandedOver,
     NotLeader,
     NotRegistered,
     NoValidSubmission,
@@ -43,8 +55,17 @@ from zkpot.protocol.errors import (
     TooManyContributions,
     UnknownTask,
 )
-from zkpot.protocol.hashes import binding_tag, global_tag, tie_break_rank
-from zkpot.protocol.submission import HandOver, Proposal, Skip, Submission, Transaction
+from zkpot.protocol.hashes import binding_tag, global_tag, key_hash, tie_break_rank
+from zkpot.protocol.submission import (
+    Contest,
+    Exclusion,
+    HandOver,
+    Proposal,
+    Reopen,
+    Skip,
+    Submission,
+    Transaction,
+)
 from zkpot.protocol.types import ZERO_ADDRESS, Address, FieldElement, Timestamp, in_field
 
 #: verify(proof words, commitment, count, tag) -> bool: the task's verifier contract.
@@ -57,6 +78,9 @@ AGGREGATION_FRAC_BITS = 14
 
 #: A 32-byte key in a libsodium sealed box (32-byte ephemeral key, 16-byte tag).
 SEALED_KEY_BYTES = 80
+
+#: A contested submitter has ceil(window / RESPONSE_DIVISOR) seconds to re-open its key.
+RESPONSE_DIVISOR = 4
 
 
 def state_transition(
@@ -72,9 +96,12 @@ def state_transition(
     match tx:
         case Submission():  # OPEN: a proven count for a committed model
             return apply_submission(chain, tx, now, verify)
-        case HandOver():  # CLOSED, turn k: a package key sealed to leader(k), an event only
-            apply_hand_over(chain, tx, now)
-            return chain
+        case HandOver():  # CLOSED, turn k: a package key sealed to leader(k), and its hash
+            return apply_hand_over(chain, tx, now)
+        case Contest():  # CLOSED, turn k: leader(k) says a hand-over does not open
+            return apply_contest(chain, tx, now)
+        case Reopen():  # CLOSED, turn k: a submitter publishes its key
+            return apply_reopen(chain, tx, now)
         case Proposal():  # CLOSED -> FINALIZED: leader(k) appends the block
             return apply_block(chain, tx, now, verify, verify_aggregate)
         case Skip():  # CLOSED, no leader left -> FINALIZED: the previous model carries over
@@ -142,19 +169,57 @@ def apply_submission(chain: Chain, tx: Submission, now: Timestamp, verify: Verif
     return replace(chain, round=replace(round, entries=(*round.entries, entry)))
 
 
-def apply_hand_over(chain: Chain, tx: HandOver, now: Timestamp) -> None:
-    """``handOver``: valid only from a submitter, after the window, to the turn's leader."""
+def response_time(chain: Chain) -> int:
+    """Seconds a contested submitter has to re-open its key."""
+    return -(-chain.registration.window // RESPONSE_DIVISOR)
+
+
+def apply_hand_over(chain: Chain, tx: HandOver, now: Timestamp) -> Chain:
+    """``handOver``: valid only from a submitter, after the window, to the turn's leader,
+    once per turn; it records the turn and the key hash."""
     _require_current(chain, tx.round)
     _require_closed(chain, now)
     if tx.sender not in chain.registration.participants:
         raise NotRegistered(tx.sender)
     if chain.round.entry(tx.sender) is None:
         raise NoValidSubmission(tx.sender)
+    turn = turn_at(chain, now)
+    previous = chain.round.hand_over(tx.sender)
+    if previous is not None and previous.turn == turn:
+        raise DuplicateHandOver(tx.sender)
     if len(tx.sealed_key) != SEALED_KEY_BYTES:
         raise BadSealedKey(len(tx.sealed_key))
     holder = _require_leader(chain, now)
     if tx.leader != holder.submitter:
         raise NotLeader(tx.leader, holder.submitter)
+    record = HandOverRecord(tx.sender, turn, tx.key_hash)
+    return replace(chain, round=chain.round.with_hand_over(record))
+
+
+def apply_contest(chain: Chain, tx: Contest, now: Timestamp) -> Chain:
+    """``contest``: the turn's leader marks a hand-over of its turn as not opening."""
+    _require_closed_round(chain, tx.round, now)
+    leader = _require_leader(chain, now)
+    if tx.sender != leader.submitter:
+        raise NotLeader(tx.sender, leader.submitter)
+    record = _require_handed(chain, tx.submitter, now)
+    if record.reopened:
+        raise AlreadyReopened(tx.submitter)
+    if record.contested_at is not None:
+        raise AlreadyContested(tx.submitter)
+    return replace(chain, round=chain.round.with_hand_over(replace(record, contested_at=now)))
+
+
+def apply_reopen(chain: Chain, tx: Reopen, now: Timestamp) -> Chain:
+    """``reopen``: a submitter publishes the key of its hand-over of the current turn."""
+    _require_closed_round(chain, tx.round, now)
+    _require_leader(chain, now)
+    record = _require_handed(chain, tx.sender, now)
+    if record.reopened:
+        raise AlreadyReopened(tx.sender)
+    if key_hash(tx.key) != record.key_hash:
+        raise KeyMismatch(tx.sender)
+    return replace(chain, round=chain.round.with_hand_over(replace(record, reopened=True)))
 
 
 def apply_block(
@@ -183,6 +248,7 @@ def apply_block(
     if not verify(tx.proof, tx.global_commitment, tx.global_count, tag):
         raise InvalidGlobalProof()
     inputs = aggregation_inputs(chain, tx.global_commitment, tx.accepted)
+    check_hand_overs(chain, tx.accepted, tx.excluded, now)
     if not verify_aggregate(tx.aggregation_proof, inputs):
         raise InvalidAggregationProof()
     model = (tx.global_commitment, tx.global_count, tx.global_cid)
@@ -223,6 +289,47 @@ def _require_closed_round(chain: Chain, round: int, now: Timestamp) -> None:
         raise BlockAlreadyProposed(chain.registration.task_id, round)
     _require_current(chain, round)
     _require_closed(chain, now)
+
+
+def check_hand_overs(
+    chain: Chain, accepted: tuple[Address, ...], excluded: tuple[Exclusion, ...], now: Timestamp
+) -> None:
+    """Every hand-over of the current turn is accepted or excluded, and each exclusion
+    shows why: the handed key (it hashes to the hand-over's key hash), or a contest that
+    its submitter let pass without re-opening the key."""
+    turn = turn_at(chain, now)
+    previous = 0
+    for i, exclusion in enumerate(excluded):
+        address = exclusion.submitter
+        if int(address, 16) <= previous:
+            raise ExcludedNotSorted(i)
+        previous = int(address, 16)
+        if address in accepted:
+            raise ExcludedAndAccepted(address)
+        record = chain.round.hand_over(address)
+        if record is None or record.turn != turn:
+            raise NotHandedOver(address)
+        if exclusion.key is not None:
+            if key_hash(exclusion.key) != record.key_hash:
+                raise KeyMismatch(address)
+        elif (
+            record.contested_at is None
+            or record.reopened
+            or now < record.contested_at + response_time(chain)
+        ):
+            raise ExclusionNotShown(address)
+    listed = {*accepted, *(e.submitter for e in excluded)}
+    for address in chain.registration.participants:
+        record = chain.round.hand_over(address)
+        if record is not None and record.turn == turn and address not in listed:
+            raise HandOverLeftOut(address)
+
+
+def _require_handed(chain: Chain, submitter: Address, now: Timestamp) -> HandOverRecord:
+    record = chain.round.hand_over(submitter)
+    if record is None or record.turn != turn_at(chain, now):
+        raise NotHandedOver(submitter)
+    return record
 
 
 def _require_leader(chain: Chain, now: Timestamp) -> Entry:

@@ -4,8 +4,10 @@
 It carries no weights and no gradients: only a hiding commitment to the model, the count
 the proof establishes, the proof, and the content address of the encrypted model. After
 the window, submitters hand their package keys over (:class:`HandOver`), the leader of the
-turn proposes the block (:class:`Proposal`), or anyone skips a round left without a leader
-(:class:`Skip`). Values are as sent: the rules (:mod:`zkpot.protocol.round`) judge them.
+turn may contest a hand-over that does not open (:class:`Contest`) and its submitter
+re-open the key in public (:class:`Reopen`), the leader proposes the block
+(:class:`Proposal`), or anyone skips a round left without a leader (:class:`Skip`).
+Values are as sent: the rules (:mod:`zkpot.protocol.round`) judge them.
 """
 
 from __future__ import annotations
@@ -33,19 +35,51 @@ class Submission:
 
 @dataclass(frozen=True)
 class HandOver:
-    """``handOver(task, round, leader, sealedKey)``: the package key sealed to ``leader``."""
+    """``handOver(task, round, leader, sealedKey, keyHash)``: the package key sealed to
+    ``leader``, and its keccak256 hash."""
 
     sender: Address
     task_id: int
     round: int
     leader: Address
     sealed_key: bytes
+    key_hash: Hash32
+
+
+@dataclass(frozen=True)
+class Contest:
+    """``contest(task, round, submitter)``: the turn's leader says that ``submitter``'s
+    hand-over does not open."""
+
+    sender: Address
+    task_id: int
+    round: int
+    submitter: Address
+
+
+@dataclass(frozen=True)
+class Reopen:
+    """``reopen(task, round, key)``: a submitter publishes its package key."""
+
+    sender: Address
+    task_id: int
+    round: int
+    key: Hash32
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A submitter that handed the leader a key and is left out of the block: with the
+    handed ``key``, or with ``None`` after an unanswered contest."""
+
+    submitter: Address
+    key: Hash32 | None
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """``proposeBlock(task, round, parent, G, g, gcid, accepted, proof, aggregationProof)``
-    from the leader."""
+    """``proposeBlock(task, round, parent, G, g, gcid, accepted, excluded, proof,
+    aggregationProof)`` from the leader."""
 
     sender: Address
     task_id: int
@@ -57,6 +91,7 @@ class Proposal:
     accepted: tuple[Address, ...]
     proof: tuple[int, ...]
     aggregation_proof: tuple[int, ...]
+    excluded: tuple[Exclusion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,4 +104,4 @@ class Skip:
 
 
 #: Any transaction of a round.
-Transaction = Submission | HandOver | Proposal | Skip
+Transaction = Submission | HandOver | Contest | Reopen | Proposal | Skip
