@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zkpot import _prover
+from zkpot import _prover, proving
 from zkpot.exchange import ExchangeError, open_global, params_from_bytes, params_to_bytes
 from zkpot.learning.integer_model import ModelSpec, QuantizationError, QuantizedModel
 from zkpot.node.keys import KeyFileError, read_key_file, read_participants_file
 from zkpot.node.manifest import ManifestError, TaskManifest, TaskRef
 from zkpot.onramp.artefacts import ArtefactError, _test_set, read_proof
+from zkpot.protocol import hashes
 from zkpot.proving import AccuracyCircuit, setup
 from zkpot.store.cid import block_cid, read_dag
 from zkpot.store.errors import IntegrityError
@@ -179,3 +180,24 @@ def test_nesting_is_measured_outside_strings() -> None:
     assert safejson.loads(b"[" * 64 + b"]" * 64) is not None
     with pytest.raises(ValueError, match="deeper"):
         safejson.loads(b"[" * 65 + b"]" * 65)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [1, 2] * 4,  # points off the curve
+        [0] * 7,
+        [0] * 9,
+        [2**256] + [0] * 7,
+        [-1] + [0] * 7,
+        [True] + [0] * 7,
+        "01234567",
+        [hashes.BASE_FIELD] + [0] * 7,  # a coordinate that is not reduced
+    ],
+)
+def test_proof_words_from_a_transaction_are_checked(words) -> None:
+    """A block's proof words come from calldata: anything but 8 words of curve points is
+    refused with a clear error, never a panic."""
+    with pytest.raises((ValueError, _prover.ProverError)):
+        proving.proof_from_evm(words)
+    assert proving.proof_from_evm([0] * 8).to_evm() == [0] * 8  # all at infinity

@@ -17,7 +17,7 @@ from zkpot import proving
 from zkpot.learning.integer_model import QuantizedModel
 from zkpot.ledger import Ledger, Member, RoundStatus
 from zkpot.participant import Identity, Participant, Training, split_training_data
-from zkpot.participant.machine import Aggregation, RoundMachine, Waiting
+from zkpot.participant.machine import Aggregation, BlockNotVerified, RoundMachine, Waiting
 from zkpot.participant.records import MemoryRecords, Stage
 from zkpot.protocol import Task
 from zkpot.publish import task_params
@@ -122,3 +122,31 @@ def test_a_global_model_with_no_proof_yields_no_block_and_the_turn_passes(
     block = machine.ledger.round_block(machine.task_id, 0)
     assert block is not None and block.leader is None
     assert machine.blocks[0].hash == block.block_hash
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda c: {"global_proof": (c.global_proof[0] + 1, *c.global_proof[1:])}, "decode"),
+        (lambda c: {"global_proof": c.aggregation_proof}, "global model's proof"),
+        (lambda c: {"aggregation_proof": c.global_proof}, "aggregation proof"),
+        (lambda c: {"global_count": c.global_count + 1}, "global model's proof"),
+        (lambda c: {"accepted": ()}, "aggregation circuit"),
+        (lambda c: {"global_cid": c.global_cid + "x"}, "hash"),
+    ],
+)
+def test_a_block_that_does_not_verify_here_is_not_trained_on(
+    keys: Keys, tmp_path: Path, change, reason: str
+) -> None:
+    """The participant checks each block's proofs itself, from the call that appended it;
+    a call that does not verify (here, as a dishonest node would report it) stops it."""
+    machine, _ = _machine(RoundMachine, keys, tmp_path)
+    assert machine.step(0) == Waiting.NOTHING
+    block = machine.ledger.round_block(machine.task_id, 0)
+    call = machine.ledger.block_call(machine.task_id, 0)
+    assert call is not None and call.accepted == (machine.address,)
+    machine.verify_block(0, block)  # the honest block verifies
+    tampered = replace(call, **change(call))
+    machine.ledger.block_call = lambda task_id, round: tampered  # type: ignore[method-assign]
+    with pytest.raises(BlockNotVerified, match=reason):
+        machine.verify_block(0, block)

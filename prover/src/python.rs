@@ -258,6 +258,15 @@ impl Proof {
     fn to_evm(&self, py: Python<'_>) -> PyResult<Vec<PyObject>> {
         guarded(|| words(py, evm::proof_words(&self.0)))
     }
+
+    /// The proof of 8 EVM words, each 32 big-endian bytes (every point checked).
+    #[staticmethod]
+    fn from_evm(words: Vec<Vec<u8>>) -> PyResult<Self> {
+        guarded(|| {
+            let slices: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+            evm::proof_from_words(&slices).map(Self).map_err(err)
+        })
+    }
 }
 
 /// Circuit-specific setup for a task: spec (any object with the ModelSpec attributes),

@@ -172,3 +172,36 @@ fn an_aggregation_key_round_trips_and_hostile_ones_are_errors() {
         assert!(malformed(aggregation_key_from_bytes(&bad)), "frac bits {value}");
     }
 }
+
+#[test]
+fn proof_words_round_trip_and_hostile_words_are_errors() {
+    use zkpot_prover::evm::{proof_from_words, proof_words};
+    let key = pk_from_bytes(&tiny_key()).unwrap();
+    let vk = &key.pk.vk;
+    let proof = ark_groth16::Proof {
+        a: vk.alpha_g1,
+        b: vk.beta_g2,
+        c: ark_bn254::G1Affine::identity(),
+    };
+    let words = proof_words(&proof);
+    let slices = |ws: &[[u8; 32]]| ws.iter().map(|w| w.to_vec()).collect::<Vec<_>>();
+    let decode = |ws: &[Vec<u8>]| proof_from_words(&ws.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(decode(&slices(&words)).unwrap(), proof);
+    // Each coordinate off by one leaves its curve (or, for zero C, is a point off it).
+    for i in 0..8 {
+        let mut bad = slices(&words);
+        bad[i][31] ^= 1;
+        assert!(malformed(decode(&bad)), "word {i}");
+    }
+    // A coordinate >= q, a short word, a missing word, an extra word.
+    let mut above = slices(&words);
+    above[0] = vec![0xff; 32];
+    assert!(malformed(decode(&above)));
+    let mut short = slices(&words);
+    short[3].pop();
+    assert!(malformed(decode(&short)));
+    assert!(malformed(decode(&slices(&words)[..7])));
+    let mut extra = slices(&words);
+    extra.push(vec![0; 32]);
+    assert!(malformed(decode(&extra)));
+}

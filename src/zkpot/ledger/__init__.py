@@ -19,7 +19,9 @@ from zkpot.ledger.errors import (
 )
 from zkpot.ledger.ledger import BlockProposal, Ledger
 from zkpot.ledger.model import (
+    BlockCall,
     Event,
+    HandOverView,
     Head,
     Leader,
     Member,
@@ -35,9 +37,11 @@ from zkpot.ledger.verifier import export_solidity_verifier
 
 __all__ = [
     "CONTRACT_ERRORS",
+    "BlockCall",
     "BlockProposal",
     "ContractError",
     "Event",
+    "HandOverView",
     "Head",
     "InvalidArgument",
     "InvalidTaskParams",

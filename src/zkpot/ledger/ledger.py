@@ -32,6 +32,7 @@ from zkpot.ledger.errors import (
 )
 from zkpot.ledger.model import (
     UINT32_MAX,
+    BlockCall,
     Event,
     HandOverView,
     Head,
@@ -558,6 +559,32 @@ class Ledger:
             for log in logs
             if wanted is None or log["args"]["leader"] == wanted
         }
+
+    def block_call(self, task_id: int, round: int) -> BlockCall | None:
+        """The ``proposeBlock`` call that appended a round's block, decoded from its
+        transaction (None for a skipped round or no block yet). Raises LedgerError when
+        the block came through another contract, whose calldata is not the call."""
+        logs = self._logs("BlockProposed", {"taskId": task_id, "round": round})
+        if not logs or logs[-1]["args"]["leader"] == ZERO_ADDRESS:
+            return None
+        tx = self.w3.eth.get_transaction(logs[-1]["transactionHash"])
+        try:
+            function, args = self.contract.decode_function_input(tx["input"])
+        except ValueError as exc:
+            raise LedgerError(f"the block of round {round} was not sent to the ledger") from exc
+        if function.fn_name != "proposeBlock" or tx["to"] != self.address:
+            raise LedgerError(f"the block of round {round} was not sent to the ledger")
+        return BlockCall(
+            leader=tx["from"],
+            parent_hash=bytes(args["parentHash"]),
+            global_commitment=int(args["globalCommitment"]),
+            global_count=int(args["globalCount"]),
+            global_cid=str(args["globalCid"]),
+            accepted=tuple(args["accepted"]),
+            excluded=tuple((e[0], bytes(e[1])) for e in args["excluded"]),
+            global_proof=tuple(int(w) for w in args["globalProof"]),
+            aggregation_proof=tuple(int(w) for w in args["aggregationProof"]),
+        )
 
     def model_cid(self, task_id: int, round: int, submitter: str) -> str:
         """The CID a participant submitted with its proof (kept in the Submitted event)."""

@@ -206,6 +206,22 @@ class RoundBlockView:
 
 
 @dataclass(frozen=True)
+class BlockCall:
+    """What the leader sent to append a round's block: the ``proposeBlock`` arguments,
+    read back from the transaction's calldata (``Ledger.block_call``)."""
+
+    leader: str
+    parent_hash: bytes
+    global_commitment: int
+    global_count: int
+    global_cid: str
+    accepted: tuple[str, ...]
+    excluded: tuple[tuple[str, bytes], ...]
+    global_proof: tuple[int, ...]
+    aggregation_proof: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Head:
     """Latest block of a task (genesis if none) and the round whose block comes next."""
 

@@ -96,7 +96,7 @@ from zkpot.protocol import (
     RoundHasLeader,
     RoundNotOpen,
 )
-from zkpot.protocol.hashes import key_hash
+from zkpot.protocol.hashes import global_tag, key_hash
 from zkpot.protocol.types import ZERO_ADDRESS
 from zkpot.store import ContentStore, StoreError, StoreUnavailable
 from zkpot.store.sealed import SealError, unseal
@@ -127,6 +127,15 @@ class Aggregation:
     #: the block's exclusions: every hand-over of the turn left out, with its key (``None``
     #: for one contested and not re-opened)
     excluded: list[Exclusion]
+
+
+class BlockNotVerified(Exception):
+    """A round's block does not verify here: this participant does not train on it."""
+
+    def __init__(self, round: int, reason: str) -> None:
+        super().__init__(f"the block of round {round} does not verify: {reason}")
+        self.round = round
+        self.reason = reason
 
 
 class Waiting(StrEnum):
@@ -779,8 +788,72 @@ class RoundMachine:
             accepted=(),
         )
 
+    @cached_property
+    def _verifying_keys(self) -> tuple[proving.VerifyingKey, proving.VerifyingKey]:
+        return self.pk.verifying_key(), self.aggregation_key.verifying_key()
+
+    def verify_block(self, r: int, block: RoundBlockView) -> None:
+        """Check the round's block here, with the task's keys, from the call that appended
+        it (not by trusting the ledger's verdict): its hash, its global model's proof of
+        at least the threshold, and the proof that the global model is the weighted
+        average of exactly the accepted submissions' models. A skipped round carries the
+        previous global model over. Raises :class:`BlockNotVerified`."""
+        call = self.ledger.block_call(self.task_id, r)
+        if call is None:
+            if block.leader is not None:
+                raise BlockNotVerified(r, "the block's transaction is not on the chain")
+            return
+        task = self.participant.task
+        if call.leader != block.leader or call.global_commitment != block.global_commitment:
+            raise BlockNotVerified(r, "the call is not the block's")
+        if call.global_count < task.min_count:
+            raise BlockNotVerified(r, "the global model's count is below the threshold")
+        accuracy_vk, aggregation_vk = self._verifying_keys
+        ledger = self.ledger
+        tag = global_tag(ledger.chain_id, ledger.address, self.task_id, r, call.leader)
+        try:
+            proof = proving.proof_from_evm(call.global_proof)
+            aggregate = proving.proof_from_evm(call.aggregation_proof)
+        except (ValueError, proving.ProverError) as exc:
+            raise BlockNotVerified(r, f"a proof of the block does not decode: {exc}") from exc
+        if not proving.verify(accuracy_vk, call.global_commitment, call.global_count, tag, proof):
+            raise BlockNotVerified(r, "the global model's proof does not verify")
+        commitments, counts = [], []
+        for address in call.accepted:
+            on_chain = ledger.submission(self.task_id, r, address)
+            if on_chain is None:
+                raise BlockNotVerified(r, f"{address} is accepted but did not submit")
+            commitments.append(on_chain.commitment)
+            counts.append(self.sample_counts[address])
+        empty = self.aggregation_key.capacity - len(commitments)
+        if not commitments or empty < 0:
+            raise BlockNotVerified(r, "the block does not fit the aggregation circuit")
+        padding = proving.padding_commitment(task.spec)
+        weights = [*aggregation_weights(counts), *[0] * empty]
+        slots = [*commitments, *[padding] * empty]
+        if not proving.verify_aggregation(
+            aggregation_vk, call.global_commitment, slots, weights, aggregate
+        ):
+            raise BlockNotVerified(r, "the aggregation proof does not verify")
+        recomputed = RoundBlock(
+            task_id=self.task_id,
+            round=r,
+            parent_hash=call.parent_hash,
+            leader=call.leader,
+            leader_count=block.leader_count,
+            num_samples=task.num_samples,
+            global_commitment=call.global_commitment,
+            global_count=call.global_count,
+            global_cid=call.global_cid,
+            accepted=call.accepted,
+        )
+        if recomputed.hash != block.block_hash:
+            raise BlockNotVerified(r, "the block's hash is not the hash of its contents")
+
     def _finish(self, r: int, block: RoundBlockView) -> list[NDArray[np.float64]]:
-        """Read and check the global model of the round's block; the round is done."""
+        """Check the round's block and read and check its global model (the one the next
+        round trains from); the round is done."""
+        self.verify_block(r, block)
         params = self.participant.read_global(self.store, block.global_cid, block.global_commitment)
         self.records.advance(
             r,

@@ -7,6 +7,7 @@ Rust core receives them as 32 big-endian bytes and rejects anything out of range
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -125,6 +126,16 @@ def verify(
     return bool(
         _prover.verify(vk, commitment.to_bytes(32, "big"), count, tag.to_bytes(32, "big"), proof)
     )
+
+
+def proof_from_evm(words: Sequence[int]) -> _prover.Proof:
+    """The proof of the 8 words an EVM verifier takes (A, B, C), every point checked;
+    raises ValueError for anything else."""
+    if isinstance(words, (str, bytes)) or len(words) != 8:
+        raise ValueError("a proof is 8 words")
+    if not all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w < 2**256 for w in words):
+        raise ValueError("a proof word is an integer in [0, 2^256)")
+    return _prover.Proof.from_evm([w.to_bytes(32, "big") for w in words])
 
 
 def integer_inference(
