@@ -83,6 +83,9 @@ def test_bench_reports_gas_within_budget() -> None:
     assert gas["submit"]["max"] <= report["submit_gas_budget"] == 300_000
     assert gas["submit"]["min"] > 200_000  # the pairing alone costs 181k
     assert gas["register_task"] > 0 and gas["propose_block"] > 0
+    assert gas["contest"] > 0 and gas["reopen"] > 0
+    assert gas["propose_block_excluding"]["excluded"] == report["participants"] - 1
+    assert 0 < gas["hand_over"]["min"] <= gas["hand_over"]["max"]
     assert report["calldata_bytes_per_submission"] == 4 + 32 * 16
     assert all(0 < size <= EIP170_LIMIT for size in report["bytecode_bytes"].values())
     json.dumps(report)

@@ -28,6 +28,7 @@ from zkpot.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from zkpot.ledger.ledger import Ledger
 from zkpot.ledger.model import Member, RoundStatus, TaskParams
 from zkpot.protocol.hashes import key_hash, sort_addresses, tie_break_rank
+from zkpot.protocol.submission import Exclusion
 from zkpot.proving import FIELD_ORDER
 
 #: EIP-170 limit on deployed bytecode.
@@ -74,13 +75,33 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
     )
     leader = ledger.leader_of(task, 0)
     leader_account = next(a for a in accounts if a.address == leader.address)
+    others = [a for a in accounts if a is not leader_account]
     sealed = bytes(80 * [7])  # the contract checks the length only
-    handover = ledger.hand_over(accounts[0], task, 0, leader.address, sealed, key_hash(bytes(32)))
-    if accounts[0] is leader_account:
-        handover = ledger.hand_over(
-            accounts[1], task, 0, leader.address, sealed, key_hash(bytes(32))
-        )
+    keys = {a.address: bytes(32 * [i + 1]) for i, a in enumerate(accounts)}
+    handovers = [
+        ledger.hand_over(a, task, 0, leader.address, sealed, key_hash(keys[a.address]))
+        for a in others
+    ]
     proposal = _propose(ledger, prover, task, 0, leader_account, [a.address for a in accounts])
+
+    # Round 1: the leader contests one hand-over (answered by a re-opening) and excludes
+    # every other submitter by showing its key, which costs proposeBlock the most.
+    for account in accounts:
+        tag = ledger.binding_tag(task, 1, account.address)
+        proven = prover.prove(tag)
+        ledger.submit(
+            account, task, 1, proven.commitment, proven.count, SAMPLE_CID, proven.proof.to_evm()
+        )
+    leader1 = ledger.leader_of(task, 1).address
+    leader1_account = next(a for a in accounts if a.address == leader1)
+    others1 = [a for a in accounts if a is not leader1_account]
+    for a in others1:
+        ledger.hand_over(a, task, 1, leader1, sealed, key_hash(keys[a.address]))
+    contested = others1[0]
+    contest = ledger.contest(leader1_account, task, 1, contested.address)
+    reopen = ledger.reopen(contested, task, 1, keys[contested.address])
+    excluded = [Exclusion(a.address, keys[a.address]) for a in others1]
+    excluding = _propose(ledger, prover, task, 1, leader1_account, [leader1], excluded)
 
     submit_gas = [s.gas_used for s in submits]
     artefacts = {name: load_artifact(name) for name in CONTRACT_NAMES}
@@ -99,8 +120,17 @@ def ledger_bench(ledger: Ledger | None = None, participants: int = 5) -> dict[st
             "deploy_verifier": deploy_verifier_gas,
             "register_task": register_gas,
             "submit": {"min": min(submit_gas), "max": max(submit_gas), "mean": mean(submit_gas)},
-            "hand_over": handover.gas_used,
+            "hand_over": {
+                "min": min(h.gas_used for h in handovers),
+                "max": max(h.gas_used for h in handovers),
+            },
             "propose_block": proposal.tx.gas_used,
+            "contest": contest.gas_used,
+            "reopen": reopen.gas_used,
+            "propose_block_excluding": {
+                "gas": excluding.tx.gas_used,
+                "excluded": len(excluded),
+            },
         },
         "verify_proof_gas": verify_gas,
         "submit_gas_budget": SUBMIT_GAS_BUDGET,
@@ -288,11 +318,18 @@ def _task_params(
 
 
 def _propose(
-    ledger: Ledger, prover: _TinyProver, task: int, round: int, leader: Any, accepted: Sequence[str]
+    ledger: Ledger,
+    prover: _TinyProver,
+    task: int,
+    round: int,
+    leader: Any,
+    accepted: Sequence[str],
+    excluded: Sequence[Exclusion] = (),
 ) -> Any:
-    """``leader`` proposes the round's block accepting every address in ``accepted``, with
-    a real global-model proof and a real aggregation proof (every submission of the tiny
-    prover is the same model, so the aggregate is that model too)."""
+    """``leader`` proposes the round's block accepting every address in ``accepted`` (and
+    excluding ``excluded``), with a real global-model proof and a real aggregation proof
+    (every submission of the tiny prover is the same model, so the aggregate is that model
+    too)."""
     from zkpot import proving
 
     ordered = sort_addresses(accepted)
@@ -318,6 +355,7 @@ def _propose(
         ordered,
         global_proof.proof.to_evm(),
         aggregate.proof.to_evm(),
+        excluded,
     )
 
 
