@@ -124,6 +124,13 @@ def test_a_global_model_with_no_proof_yields_no_block_and_the_turn_passes(
     assert machine.blocks[0].hash == block.block_hash
 
 
+@pytest.fixture(scope="module")
+def one_round(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> RoundMachine:
+    machine, _ = _machine(RoundMachine, keys, tmp_path_factory.mktemp("one-round"))
+    assert machine.step(0) == Waiting.NOTHING
+    return machine
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -136,17 +143,16 @@ def test_a_global_model_with_no_proof_yields_no_block_and_the_turn_passes(
     ],
 )
 def test_a_block_that_does_not_verify_here_is_not_trained_on(
-    keys: Keys, tmp_path: Path, change, reason: str
+    one_round: RoundMachine, monkeypatch: pytest.MonkeyPatch, change, reason: str
 ) -> None:
     """The participant checks each block's proofs itself, from the call that appended it;
     a call that does not verify (here, as a dishonest node would report it) stops it."""
-    machine, _ = _machine(RoundMachine, keys, tmp_path)
-    assert machine.step(0) == Waiting.NOTHING
+    machine = one_round
     block = machine.ledger.round_block(machine.task_id, 0)
     call = machine.ledger.block_call(machine.task_id, 0)
     assert call is not None and call.accepted == (machine.address,)
     machine.verify_block(0, block)  # the honest block verifies
     tampered = replace(call, **change(call))
-    machine.ledger.block_call = lambda task_id, round: tampered  # type: ignore[method-assign]
+    monkeypatch.setattr(machine.ledger, "block_call", lambda task_id, round: tampered)
     with pytest.raises(BlockNotVerified, match=reason):
         machine.verify_block(0, block)
