@@ -332,6 +332,7 @@ def test_a_leader_excluding_by_showing_keys_stands_but_the_keys_prove_it_false(
     assert r.block.accepted == (fed.participants[2].address,)
     excluded = fed.ledger.exclusions(result.task_id, 0)
     victims = {fed.participants[i].address for i in (0, 1, 3)}
+    assert r.excluded == {"P0": True, "P1": True, "P3": True}
     assert {e.submitter for e in excluded} == victims
     for e in excluded:
         assert e.key is not None
@@ -356,6 +357,7 @@ def test_a_hand_over_that_does_not_open_cannot_stall_the_round(garbled_hand_over
     assert (refusal.layer, refusal.rule) == ("leader", KEY_DOES_NOT_OPEN)
     assert garbled not in r.block.accepted and len(r.block.accepted) == 3
     assert fed.ledger.exclusions(result.task_id, 0) == (Exclusion(garbled, None),)
+    assert r.excluded == {"P0": False}
     state = fed.ledger.hand_over_state(result.task_id, 0, garbled)
     assert state is not None and state.contested_at is not None and not state.reopened
 

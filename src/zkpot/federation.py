@@ -97,6 +97,9 @@ class RoundResult:
     #: (``gas``: what the task's aggregation verifier costs for it alone); None for a
     #: skipped round.
     aggregation_proof: dict[str, Any] | None = None
+    #: The hand-overs the block excludes, as the chain shows them: participant -> whether
+    #: the exclusion shows the handed key (False: a contest left unanswered).
+    excluded: dict[str, bool] = field(default_factory=dict)
 
     def refused(self, participant: str) -> list[Refusal]:
         """The refusals of one participant in this round."""
@@ -161,6 +164,7 @@ class FederationResult:
                     "handover_gas": r.handover_gas,
                     "propose_gas": r.propose_gas,
                     "aggregation_proof": r.aggregation_proof,
+                    "excluded": r.excluded,
                     "global_accuracy": r.global_accuracy,
                     "seconds": round(r.seconds, 3),
                     "rejected": [vars(x) for x in r.block.rejected] if r.block else [],
@@ -442,6 +446,11 @@ class Federation:
         if rr.block is None:
             raise RuntimeError(f"round {r} ended without a block from any participant")
         rr.leader = name_of.get(rr.block.leader, "")
+        task_id = machines[0].task_id
+        rr.excluded = {
+            name_of.get(e.submitter, e.submitter): e.key is not None
+            for e in self.ledger.exclusions(task_id, r)
+        }
         rr.refusals = refusals + [
             Refusal(name_of.get(x.submitter, x.submitter), "leader", x.reason)
             for x in rr.block.rejected

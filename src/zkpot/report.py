@@ -229,12 +229,20 @@ def print_tables(
                 f"\n  aggregation proof: {a['contributions']} models averaged, "
                 f"proved in {a['prove_s']:.2f} s, {verdict}{gas}"
             )
+        excluded = ""
+        if r.excluded:
+            shown = ", ".join(
+                f"{name} ({'key shown' if key else 'contested, not re-opened'})"
+                for name, key in r.excluded.items()
+            )
+            excluded = f"\n  excluded on chain: {shown}"
         console.print(
             f"  global accuracy {r.global_accuracy:.4f}{proven}, "
             f"block proposal {r.propose_gas:,} gas"
             + passed
             + (f", rejected: {rejected}" if rejected else "")
             + aggregation
+            + excluded
         )
     table = Table(
         title=f"global model accuracy ({result.task.dataset} test split)", title_justify="left"
