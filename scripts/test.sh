@@ -9,4 +9,4 @@ bash scripts/setup.sh --test
 
 ruff check src tests fuzz
 (cd prover && cargo clippy --release --all-targets --all-features --quiet -- -D warnings && cargo test --release)
-python -m pytest -m "not slow" "$@"
+python -m pytest -m "not slow" --durations=25 "$@"
