@@ -243,7 +243,9 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
         holder = leader_at(task.chain, self._next_timestamp())
         leader = [self._account(holder.submitter)] if holder else []
         sender = data.draw(st.sampled_from(leader * 4 + self.world.accounts), label="sender")
-        submitter = data.draw(st.sampled_from(self.world.accounts), label="submitter")
+        turn = turn_at(task.chain, self._next_timestamp())
+        owed = [self._account(h.submitter) for h in task.chain.round.hand_overs if h.turn == turn]
+        submitter = data.draw(st.sampled_from(owed * 4 + self.world.accounts), label="submitter")
         round = self._round(data, task)
         tx = Contest(Address(sender.address), task.task_id, round, Address(submitter.address))
         self._send(task, sender, tx, "contest", task.task_id, round, submitter.address)
@@ -281,6 +283,8 @@ class ContractAgreesWithSpec(RuleBasedStateMachine):
             for a in sort_addresses(owed)
             if a not in accepted
         ]
+        if excluded and data.draw(st.booleans(), label="leave one out"):
+            excluded.pop(data.draw(st.integers(0, len(excluded) - 1)))
         args = (commitment, count, sort_addresses(accepted), "self", "valid", excluded)
         self._propose(task, sender, len(chain.blocks), chain.head, *args)
 

@@ -47,7 +47,7 @@ from zkpot.participant import (
     Training,
     split_training_data,
 )
-from zkpot.participant.machine import Emit, RoundMachine, Waiting
+from zkpot.participant.machine import BlockNotVerified, Emit, RoundMachine, Waiting
 from zkpot.store import ContentStore
 
 
@@ -191,6 +191,8 @@ class ParticipantNode:
                 waiting = self.machine.step(r, stop_waiting_for_keys=stop)
             except ProofRejected as exc:
                 raise NodeError(str(exc)) from exc
+            except BlockNotVerified as exc:
+                raise NodeError(f"{exc}: this node does not train on its global model") from exc
             if waiting == Waiting.NOTHING:
                 return
             if waiting != Waiting.KEYS:
