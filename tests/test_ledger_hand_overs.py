@@ -159,3 +159,17 @@ def test_a_contest_answered_or_not(ledger: Ledger, prover: TinyProver) -> None:
     assert error.account == b.address  # re-opened: a keyless exclusion no longer stands
     run.propose(leader, 0, proof, accepted=accepted, excluded=keyless)
     assert ledger.exclusions(task, 0) == (Exclusion(a.address, None),)
+
+
+def test_a_block_call_with_exclusions_decodes(ledger: Ledger, prover: TinyProver) -> None:
+    """A participant reads each block's call back from its transaction, exclusions too."""
+    run, _ = _handed(ledger, prover)
+    task, (leader, a, b) = run.task_id, run.accounts
+    proof = run.global_proof(leader.address, 0, 7)
+    accepted = sort_addresses([leader.address, b.address])
+    run.propose(leader, 0, proof, accepted=accepted, excluded=[Exclusion(a.address, PACKAGE_KEY)])
+    call = ledger.block_call(task, 0)
+    assert call is not None and call.leader == leader.address
+    assert call.accepted == tuple(accepted)
+    assert call.excluded == ((a.address, PACKAGE_KEY),)
+    assert call.global_proof == tuple(proof.words)

@@ -581,7 +581,7 @@ class Ledger:
             global_count=int(args["globalCount"]),
             global_cid=str(args["globalCid"]),
             accepted=tuple(args["accepted"]),
-            excluded=tuple((e[0], bytes(e[1])) for e in args["excluded"]),
+            excluded=tuple(_exclusion_args(e) for e in args["excluded"]),
             global_proof=tuple(int(w) for w in args["globalProof"]),
             aggregation_proof=tuple(int(w) for w in args["aggregationProof"]),
         )
@@ -859,6 +859,13 @@ class Ledger:
             decoded = self._contract.events[name]().process_log(log)
             events.append(Event(name, dict(decoded["args"])))
         return events
+
+
+def _exclusion_args(decoded: Any) -> tuple[str, bytes]:
+    """An ``Exclusion`` tuple as web3 decodes it from calldata (a dict by component name)."""
+    if isinstance(decoded, dict):
+        return str(decoded["submitter"]), bytes(decoded["key"])
+    return str(decoded[0]), bytes(decoded[1])
 
 
 def _revert_data(error: Exception) -> bytes | None:
