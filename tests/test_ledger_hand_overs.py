@@ -19,6 +19,7 @@ from ledger_task import (
 
 from zkpot.ledger import InvalidArgument, Ledger
 from zkpot.ledger.model import HandOverView
+from zkpot.node.status import round_summary
 from zkpot.protocol import (
     AlreadyContested,
     AlreadyReopened,
@@ -159,6 +160,11 @@ def test_a_contest_answered_or_not(ledger: Ledger, prover: TinyProver) -> None:
     assert error.account == b.address  # re-opened: a keyless exclusion no longer stands
     run.propose(leader, 0, proof, accepted=accepted, excluded=keyless)
     assert ledger.exclusions(task, 0) == (Exclusion(a.address, None),)
+    view = round_summary(ledger, task, 0, [x.address for x in run.accounts])
+    assert view.handed_over == [a.address, b.address]
+    assert view.contested == [a.address, b.address]
+    assert view.excluded == {a.address: False}
+    assert view.accepted == [leader.address, b.address]  # registration order
 
 
 def test_a_block_call_with_exclusions_decodes(ledger: Ledger, prover: TinyProver) -> None:

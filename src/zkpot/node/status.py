@@ -1,15 +1,15 @@
 """A task's progress as the chain records it: rounds, submissions, leaders, blocks.
 
-Everything comes from the ZKPoT contract's views, except the hand-overs, which exist only
-as ``HandedOver`` events. A registered participant with no submission in a round whose
-window has closed is **absent** from that round; while the window is open it is
-**waiting**.
+Everything comes from the ZKPoT contract's views, except the hand-overs, contests and
+exclusions, which are read from their events. A registered participant with no submission
+in a round whose window has closed is **absent** from that round; while the window is open
+it is **waiting**.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zkpot.ledger import Ledger, RoundStatus
@@ -40,6 +40,10 @@ class RoundSummary:
     turn: int = 0
     #: Whether the round was skipped (no leader proposed a valid block).
     skipped: bool = False
+    #: Submitters whose hand-over a leader contested, in registration order.
+    contested: list[str] = field(default_factory=list)
+    #: The block's exclusions: submitter -> whether the exclusion shows the handed key.
+    excluded: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +94,9 @@ def round_summary(ledger: Ledger, task_id: int, round: int, order: Sequence[str]
     leader = state.leader if closed else None
     leader_count = state.best_count if leader is not None else None
     handed = ledger.handovers(task_id, round) if counts else {}
+    contests = ledger.contests(task_id, round) if handed else {}
     block = ledger.round_block(task_id, round)
+    exclusions = ledger.exclusions(task_id, round) if block is not None and handed else ()
     return RoundSummary(
         round=round,
         status=status,
@@ -110,6 +116,8 @@ def round_summary(ledger: Ledger, task_id: int, round: int, order: Sequence[str]
         global_count=None if block is None else block.global_count,
         turn=state.turn,
         skipped=block is not None and block.leader is None,
+        contested=[a for a in order if a in contests],
+        excluded={e.submitter: e.key is not None for e in exclusions},
     )
 
 
