@@ -28,21 +28,23 @@ fn malformed(what: &'static str, reason: impl Into<String>) -> Error {
 
 /// A field element from 32 big-endian bytes; values `>= r` are rejected, not reduced.
 pub fn field_from_be(bytes: &[u8]) -> Result<Fr> {
-    if bytes.len() != 32 {
-        return Err(Error::InvalidField(format!(
-            "expected 32 bytes, got {}",
-            bytes.len()
-        )));
-    }
-    let mut le = bytes.to_vec();
-    le.reverse();
-    let bits: Vec<bool> = le
-        .iter()
-        .flat_map(|b| (0..8).map(move |i| (b >> i) & 1 == 1))
-        .collect();
-    Fr::from_bigint(BigInteger::from_bits_le(&bits)).ok_or_else(|| {
+    let bytes: &[u8; 32] = bytes.try_into().map_err(|_| {
+        Error::InvalidField(format!("expected 32 bytes, got {}", bytes.len()))
+    })?;
+    prime_from_be(bytes).ok_or_else(|| {
         Error::InvalidField("value is not below the BN254 scalar field order".into())
     })
+}
+
+/// The element of `F` with these 32 big-endian bytes, or None if the value is not below
+/// the field's modulus (never reduced).
+pub fn prime_from_be<F: PrimeField>(bytes: &[u8; 32]) -> Option<F> {
+    let bits: Vec<bool> = bytes
+        .iter()
+        .rev()
+        .flat_map(|b| (0..8).map(move |i| (b >> i) & 1 == 1))
+        .collect();
+    F::from_bigint(BigInteger::from_bits_le(&bits))
 }
 
 pub fn field_to_be(x: &Fr) -> [u8; 32] {

@@ -7,6 +7,7 @@ use ark_ec::AffineRepr;
 use ark_ff::{BigInteger, PrimeField, Zero};
 use ark_groth16::{Proof, VerifyingKey};
 
+use crate::encoding::prime_from_be;
 use crate::error::{Error, Result};
 
 pub type Word = [u8; 32];
@@ -54,16 +55,10 @@ fn malformed(reason: impl Into<String>) -> Error {
 
 /// A base field element from a word; values `>= q` are rejected, not reduced.
 fn fq(w: &[u8]) -> Result<Fq> {
-    if w.len() != 32 {
-        return Err(malformed(format!("a word is 32 bytes, not {}", w.len())));
-    }
-    let mut le = w.to_vec();
-    le.reverse();
-    let bits: Vec<bool> = le
-        .iter()
-        .flat_map(|b| (0..8).map(move |i| (b >> i) & 1 == 1))
-        .collect();
-    Fq::from_bigint(BigInteger::from_bits_le(&bits))
+    let word: &[u8; 32] = w
+        .try_into()
+        .map_err(|_| malformed(format!("a word is 32 bytes, not {}", w.len())))?;
+    prime_from_be(word)
         .ok_or_else(|| malformed("a coordinate is not below the BN254 base field order"))
 }
 
