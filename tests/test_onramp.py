@@ -187,7 +187,9 @@ def test_verify_rejects_tampered_proofs_and_task_files(
     for f in task.iterdir():
         (copy / f.name).symlink_to(f)
     (copy / "vk.bin").unlink()
-    (copy / "vk.bin").write_bytes((task / "vk.bin").read_bytes()[:-1] + b"\x00")
+    vk = bytearray((task / "vk.bin").read_bytes())
+    vk[-1] ^= 0x01  # always a different file, whatever the last byte was
+    (copy / "vk.bin").write_bytes(bytes(vk))
     output = " ".join(zkpot("verify", "--task", copy, tmp_path / "p.json", code=2).split())
     assert "vk.bin: sha256" in output and "differs from task.json" in output
 
