@@ -28,9 +28,9 @@ fn malformed(what: &'static str, reason: impl Into<String>) -> Error {
 
 /// A field element from 32 big-endian bytes; values `>= r` are rejected, not reduced.
 pub fn field_from_be(bytes: &[u8]) -> Result<Fr> {
-    let bytes: &[u8; 32] = bytes.try_into().map_err(|_| {
-        Error::InvalidField(format!("expected 32 bytes, got {}", bytes.len()))
-    })?;
+    let bytes: &[u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::InvalidField(format!("expected 32 bytes, got {}", bytes.len())))?;
     prime_from_be(bytes).ok_or_else(|| {
         Error::InvalidField("value is not below the BN254 scalar field order".into())
     })
@@ -200,7 +200,10 @@ fn decode_groth16_pk(r: &mut Reader, inputs: usize) -> Result<ProvingKey<Bn254>>
     let gamma_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
     let delta_g2 = r.point::<G2Affine>(G2_BYTES, Validate::Yes)?;
     if r.clone_count()? != inputs as u64 + 1 {
-        return Err(malformed(r.what, "not a key for this statement's public inputs"));
+        return Err(malformed(
+            r.what,
+            "not a key for this statement's public inputs",
+        ));
     }
     let gamma_abc_g1 = r.points::<G1Affine>(G1_BYTES, Validate::Yes)?;
     let vk = VerifyingKey {
@@ -392,10 +395,7 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProverKey> {
 
 /// The Groth16 key and the circuit's matrices of a statement with `inputs` public inputs,
 /// which must be the rest of the data and fit together (query lengths, evaluation domain).
-fn decode_key_and_matrices(
-    r: &mut Reader,
-    inputs: usize,
-) -> Result<(ProvingKey<Bn254>, Matrices)> {
+fn decode_key_and_matrices(r: &mut Reader, inputs: usize) -> Result<(ProvingKey<Bn254>, Matrices)> {
     let what = r.what;
     let pk = decode_groth16_pk(r, inputs)?;
     let matrices = decode_matrices(r)?;
@@ -449,7 +449,9 @@ pub fn aggregation_key_from_bytes(bytes: &[u8]) -> Result<AggregationKey> {
         capacity,
         frac_bits: r.u32()?,
     };
-    shape.validate().map_err(|e| malformed(what, e.to_string()))?;
+    shape
+        .validate()
+        .map_err(|e| malformed(what, e.to_string()))?;
     let (pk, matrices) = decode_key_and_matrices(&mut r, 1 + 2 * capacity)?;
     Ok(AggregationKey {
         shape,

@@ -79,7 +79,9 @@ fn g2_from(x: Fq2, y: Fq2) -> Result<G2Affine> {
     }
     let p = G2Affine::new_unchecked(x, y);
     if !p.is_on_curve() || !p.is_in_correct_subgroup_assuming_on_curve() {
-        return Err(malformed("a G2 point is not on the curve or not in its subgroup"));
+        return Err(malformed(
+            "a G2 point is not on the curve or not in its subgroup",
+        ));
     }
     Ok(p)
 }

@@ -22,6 +22,7 @@ pub mod groth16;
 pub mod inference;
 pub mod r1cs;
 pub mod spec;
+pub mod training;
 
 #[cfg(feature = "python")]
 mod python;

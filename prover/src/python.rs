@@ -20,7 +20,7 @@ use crate::circuit::Statement;
 use crate::encoding::{self, field_from_be, field_to_be};
 use crate::error::{panic_message, Error};
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
-use crate::{commitment, evm, groth16, inference};
+use crate::{commitment, evm, groth16, inference, training};
 
 create_exception!(_prover, ProverError, PyValueError);
 create_exception!(_prover, ActivationOverflowError, ProverError);
@@ -592,6 +592,229 @@ fn infer(
     })
 }
 
+/// The training rule from a `TrainingRule` (duck-typed: its attributes).
+fn rule_of(obj: &Bound<'_, PyAny>) -> PyResult<training::Rule> {
+    let loss: String = obj.getattr("loss")?.extract()?;
+    let rule = training::Rule {
+        frac_bits: obj.getattr("frac_bits")?.extract()?,
+        input_bits: obj.getattr("input_bits")?.extract()?,
+        lr_shift: obj.getattr("lr_shift")?.extract()?,
+        batch_shift: obj.getattr("batch_shift")?.extract()?,
+        momentum_shift: obj.getattr("momentum_shift")?.extract()?,
+        act_bits: obj.getattr("act_bits")?.extract()?,
+        grad_bits: obj.getattr("grad_bits")?.extract()?,
+        weight_bits: obj.getattr("weight_bits")?.extract()?,
+        loss: match loss.as_str() {
+            "softmax" => training::Loss::Softmax,
+            "squared" => training::Loss::Squared,
+            other => return Err(ProverError::new_err(format!("unknown loss {other:?}"))),
+        },
+        exp_shift: obj.getattr("exp_shift")?.extract()?,
+    };
+    rule.validate().map_err(err)?;
+    Ok(rule)
+}
+
+fn training_shape(
+    rule: &Bound<'_, PyAny>,
+    widths: Vec<usize>,
+    steps: usize,
+) -> PyResult<training::Shape> {
+    let shape = training::Shape {
+        widths,
+        rule: rule_of(rule)?,
+        steps,
+    };
+    shape.validate().map_err(err)?;
+    Ok(shape)
+}
+
+/// `(params, velocity)` of a checkpoint, each a list of flat tensors.
+type Tensors = (Vec<Vec<i64>>, Vec<Vec<i64>>);
+
+fn batches_of(inputs: Vec<Vec<u8>>, labels: Vec<Vec<u8>>) -> PyResult<Vec<training::Batch>> {
+    if inputs.len() != labels.len() {
+        return Err(ProverError::new_err(format!(
+            "{} input batches and {} label batches",
+            inputs.len(),
+            labels.len()
+        )));
+    }
+    Ok(inputs
+        .into_iter()
+        .zip(labels)
+        .map(|(inputs, labels)| training::Batch { inputs, labels })
+        .collect())
+}
+
+/// The circuit's own arithmetic of `steps` SGD steps: the checkpoint after the batches.
+#[pyfunction]
+fn training_run(
+    py: Python<'_>,
+    rule: &Bound<'_, PyAny>,
+    widths: Vec<usize>,
+    start: Tensors,
+    inputs: Vec<Vec<u8>>,
+    labels: Vec<Vec<u8>>,
+) -> PyResult<Tensors> {
+    guarded(|| {
+        let shape = training_shape(rule, widths, inputs.len().max(1))?;
+        let batches = batches_of(inputs, labels)?;
+        let start = training::Checkpoint {
+            params: start.0,
+            velocity: start.1,
+        };
+        let end = py
+            .allow_threads(|| training::train(&shape, &start, &batches))
+            .map_err(err)?;
+        Ok((end.params, end.velocity))
+    })
+}
+
+/// A checkpoint's commitment.
+#[pyfunction]
+fn training_commit<'py>(
+    py: Python<'py>,
+    rule: &Bound<'_, PyAny>,
+    widths: Vec<usize>,
+    checkpoint: Tensors,
+    salt: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    guarded(|| {
+        let shape = training_shape(rule, widths, 1)?;
+        let c = training::commit(
+            &shape,
+            &training::Checkpoint {
+                params: checkpoint.0,
+                velocity: checkpoint.1,
+            },
+            field(salt)?,
+        )
+        .map_err(err)?;
+        Ok(PyBytes::new(py, &field_to_be(&c)))
+    })
+}
+
+/// A task's training proving key (with its circuit's matrices).
+#[pyclass(frozen, module = "zkpot._prover")]
+pub struct TrainingKey(Arc<groth16::TrainingKey>);
+
+#[pymethods]
+impl TrainingKey {
+    #[getter]
+    fn num_constraints(&self) -> usize {
+        self.0.matrices.num_constraints
+    }
+
+    #[getter]
+    fn num_variables(&self) -> usize {
+        self.0.matrices.num_variables()
+    }
+
+    #[getter]
+    fn domain_size(&self) -> usize {
+        self.0.pk.h_query.len() + 1
+    }
+
+    #[getter]
+    fn steps(&self) -> usize {
+        self.0.shape.steps
+    }
+
+    fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::new(self.0.pk.vk.clone())
+    }
+}
+
+#[pyfunction]
+fn training_setup(
+    py: Python<'_>,
+    rule: &Bound<'_, PyAny>,
+    widths: Vec<usize>,
+    steps: usize,
+) -> PyResult<(TrainingKey, VerifyingKey)> {
+    guarded(|| {
+        let shape = training_shape(rule, widths, steps)?;
+        let (key, vk) = py
+            .allow_threads(|| groth16::training_setup(&shape, &mut OsRng))
+            .map_err(err)?;
+        Ok((TrainingKey(Arc::new(key)), VerifyingKey::new(vk)))
+    })
+}
+
+/// The number of constraints of a segment, without a setup.
+#[pyfunction]
+fn training_constraints(
+    py: Python<'_>,
+    rule: &Bound<'_, PyAny>,
+    widths: Vec<usize>,
+    steps: usize,
+) -> PyResult<(usize, usize)> {
+    guarded(|| {
+        let shape = training_shape(rule, widths, steps)?;
+        let m = py
+            .allow_threads(|| groth16::training_matrices(&shape))
+            .map_err(err)?;
+        Ok((m.num_constraints, m.num_variables()))
+    })
+}
+
+/// Proves one segment. Returns `(proof, C_start, C_end, end checkpoint, timings)`.
+#[pyfunction]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn training_prove<'py>(
+    py: Python<'py>,
+    key: &TrainingKey,
+    start: Tensors,
+    start_salt: &[u8],
+    inputs: Vec<Vec<u8>>,
+    labels: Vec<Vec<u8>>,
+    end_salt: &[u8],
+) -> PyResult<(
+    Proof,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Tensors,
+    Timings,
+)> {
+    guarded(|| {
+        let batches = batches_of(inputs, labels)?;
+        let start = training::Checkpoint {
+            params: start.0,
+            velocity: start.1,
+        };
+        let (start_salt, end_salt) = (field(start_salt)?, field(end_salt)?);
+        let key = key.0.clone();
+        let proven = py
+            .allow_threads(move || {
+                groth16::training_prove(&key, &start, start_salt, &batches, end_salt, &mut OsRng)
+            })
+            .map_err(err)?;
+        Ok((
+            Proof(proven.proof),
+            PyBytes::new(py, &field_to_be(&proven.statement.start)),
+            PyBytes::new(py, &field_to_be(&proven.statement.end)),
+            (proven.end.params, proven.end.velocity),
+            step_timings(&proven.timings),
+        ))
+    })
+}
+
+/// Checks a training proof. Inputs that are not field elements never verify.
+#[pyfunction]
+fn training_verify(vk: &VerifyingKey, start: &[u8], end: &[u8], proof: &Proof) -> PyResult<bool> {
+    guarded(|| {
+        let (Ok(start), Ok(end)) = (field_from_be(start), field_from_be(end)) else {
+            return Ok(false);
+        };
+        if vk.pvk.vk.gamma_abc_g1.len() != 3 {
+            return Ok(false);
+        }
+        groth16::training_verify(&vk.pvk, &training::Statement { start, end }, &proof.0)
+            .map_err(err)
+    })
+}
+
 #[pymodule]
 #[pyo3(name = "_prover")]
 fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -610,6 +833,13 @@ fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregation_weights, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(padding_commitment, m)?)?;
+    m.add_class::<TrainingKey>()?;
+    m.add_function(wrap_pyfunction!(training_run, m)?)?;
+    m.add_function(wrap_pyfunction!(training_commit, m)?)?;
+    m.add_function(wrap_pyfunction!(training_setup, m)?)?;
+    m.add_function(wrap_pyfunction!(training_constraints, m)?)?;
+    m.add_function(wrap_pyfunction!(training_prove, m)?)?;
+    m.add_function(wrap_pyfunction!(training_verify, m)?)?;
     m.add("ProverError", m.py().get_type::<ProverError>())?;
     m.add(
         "ActivationOverflowError",

@@ -148,7 +148,10 @@ fn an_aggregation_key_round_trips_and_hostile_ones_are_errors() {
     assert_eq!(aggregation_key_to_bytes(&key), good);
     assert_eq!((key.shape.capacity, key.shape.frac_bits), (2, 4));
     for len in (0..good.len()).step_by(61).chain([good.len() - 1]) {
-        assert!(malformed(aggregation_key_from_bytes(&good[..len])), "truncated at {len}");
+        assert!(
+            malformed(aggregation_key_from_bytes(&good[..len])),
+            "truncated at {len}"
+        );
     }
     let mut long = good.clone();
     long.push(0);
@@ -163,13 +166,19 @@ fn an_aggregation_key_round_trips_and_hostile_ones_are_errors() {
     for value in [0u64, 1, 3, 65, 1 << 40, u64::MAX] {
         let mut bad = good.clone();
         bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
-        assert!(malformed(aggregation_key_from_bytes(&bad)), "capacity {value}");
+        assert!(
+            malformed(aggregation_key_from_bytes(&bad)),
+            "capacity {value}"
+        );
     }
     // Fractional bits out of range.
     for value in [0u32, 25, u32::MAX] {
         let mut bad = good.clone();
         bad[at + 8..at + 12].copy_from_slice(&value.to_le_bytes());
-        assert!(malformed(aggregation_key_from_bytes(&bad)), "frac bits {value}");
+        assert!(
+            malformed(aggregation_key_from_bytes(&bad)),
+            "frac bits {value}"
+        );
     }
 }
 
@@ -185,7 +194,8 @@ fn proof_words_round_trip_and_hostile_words_are_errors() {
     };
     let words = proof_words(&proof);
     let slices = |ws: &[[u8; 32]]| ws.iter().map(|w| w.to_vec()).collect::<Vec<_>>();
-    let decode = |ws: &[Vec<u8>]| proof_from_words(&ws.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let decode =
+        |ws: &[Vec<u8>]| proof_from_words(&ws.iter().map(Vec::as_slice).collect::<Vec<_>>());
     assert_eq!(decode(&slices(&words)).unwrap(), proof);
     // Each coordinate off by one leaves its curve (or, for zero C, is a point off it).
     for i in 0..8 {

@@ -6,6 +6,7 @@
 pub mod argmax;
 pub mod average;
 pub mod commit;
+pub mod fixed;
 pub mod model;
 pub mod range;
 pub mod relu;

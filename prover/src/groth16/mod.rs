@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::inference::infer;
 use crate::r1cs::Matrices;
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
+use crate::training::{self, TrainingCircuit};
 
 pub use prover::Timings;
 
@@ -315,6 +316,91 @@ pub fn aggregation_prove<R: RngCore + CryptoRng>(
 pub fn aggregation_verify(
     pvk: &PreparedVerifyingKey<Bn254>,
     statement: &aggregation::Statement,
+    proof: &Proof<Bn254>,
+) -> Result<bool> {
+    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
+        pvk,
+        proof,
+        &statement.public_inputs(),
+    )?)
+}
+
+/// Everything a participant needs to prove training segments for one task.
+pub struct TrainingKey {
+    pub shape: training::Shape,
+    pub pk: ProvingKey<Bn254>,
+    pub matrices: Matrices,
+}
+
+/// A training proof with its statement and the segment's last checkpoint.
+#[derive(Clone, Debug)]
+pub struct ProvenTraining {
+    pub proof: Proof<Bn254>,
+    pub statement: training::Statement,
+    pub end: training::Checkpoint,
+    pub timings: Timings,
+}
+
+/// The training circuit's R1CS matrices.
+pub fn training_matrices(shape: &training::Shape) -> Result<Matrices> {
+    shape.validate()?;
+    let circuit = TrainingCircuit {
+        shape,
+        statement: None,
+        witness: None,
+    };
+    Matrices::from_constraint_system(&synthesize(circuit, SynthesisMode::Setup)?)
+}
+
+/// Circuit-specific setup of the training circuit (the same trust as [`setup`]).
+pub fn training_setup<R: RngCore + CryptoRng>(
+    shape: &training::Shape,
+    rng: &mut R,
+) -> Result<(TrainingKey, VerifyingKey<Bn254>)> {
+    let matrices = training_matrices(shape)?;
+    let pk = generator::generate_random_parameters(&matrices, rng)?;
+    let vk = pk.vk.clone();
+    Ok((
+        TrainingKey {
+            shape: shape.clone(),
+            pk,
+            matrices,
+        },
+        vk,
+    ))
+}
+
+/// Proves one segment: `batches` trained from `start` (committed with `start_salt`), the
+/// result committed with `end_salt`.
+pub fn training_prove<R: RngCore + CryptoRng>(
+    key: &TrainingKey,
+    start: &training::Checkpoint,
+    start_salt: Fr,
+    batches: &[training::Batch],
+    end_salt: Fr,
+    rng: &mut R,
+) -> Result<ProvenTraining> {
+    let begin = Instant::now();
+    let (statement, witness) =
+        training::witness_of(&key.shape, start, start_salt, batches, end_salt)?;
+    let circuit = TrainingCircuit {
+        shape: &key.shape,
+        statement: Some(&statement),
+        witness: Some(&witness),
+    };
+    let z = full_assignment(circuit, &key.matrices, "training key")?;
+    let (proof, timings) = prove_assignment(&key.pk, &key.matrices, &z, begin, rng)?;
+    Ok(ProvenTraining {
+        proof,
+        statement,
+        end: witness.end,
+        timings,
+    })
+}
+
+pub fn training_verify(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    statement: &training::Statement,
     proof: &Proof<Bn254>,
 ) -> Result<bool> {
     Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(

@@ -46,6 +46,7 @@ __all__ = [
     "sample_order",
     "shift_round",
     "softmax",
+    "step",
     "to_float",
     "train",
 ]
@@ -238,22 +239,32 @@ def train(
     if inputs.size and (inputs.min() < 0 or inputs.max() >= 1 << rule.input_bits):
         raise ValueError(f"inputs must be {rule.input_bits}-bit integers")
     velocity = [np.zeros_like(p) for p in current]
-    b, shift = rule.batch_size, rule.lr_shift + rule.batch_shift
-    top = (1 << (rule.frac_bits + rule.weight_bits)) - 1
+    b = rule.batch_size
     for epoch in range(rule.epochs):
         order = sample_order(len(labels), task_seed, round, participant, epoch)
         for start in range(0, len(order) - b + 1, b):
             batch = order[start : start + b]
-            grads = gradients(current, inputs[batch], labels[batch], rule)
-            for p, v, g in zip(current, velocity, grads, strict=True):
-                if rule.momentum_shift is None:
-                    v[...] = g
-                else:
-                    v -= shift_round(v, rule.momentum_shift)
-                    v += g
-                p -= shift_round(v, shift)
-                np.clip(p, -top, top, out=p)
+            step(current, velocity, inputs[batch], labels[batch], rule)
     return current
+
+
+def step(
+    params: IntParams, velocity: IntParams, q: IntArray, y: IntArray, rule: TrainingRule
+) -> None:
+    """One SGD step on the batch ``(q, y)``, in place: ``v ← v - shift_round(v, m) + g``
+    (``v ← g`` without momentum), then ``W ← clamp(W - shift_round(v, lr_shift +
+    batch_shift), ±(2^(F + weight_bits) - 1))``."""
+    shift = rule.lr_shift + rule.batch_shift
+    top = (1 << (rule.frac_bits + rule.weight_bits)) - 1
+    grads = gradients(params, q, y, rule)
+    for p, v, g in zip(params, velocity, grads, strict=True):
+        if rule.momentum_shift is None:
+            v[...] = g
+        else:
+            v -= shift_round(v, rule.momentum_shift)
+            v += g
+        p -= shift_round(v, shift)
+        np.clip(p, -top, top, out=p)
 
 
 def fedavg_fixed(models: Sequence[Sequence[IntArray]], counts: Sequence[int]) -> IntParams:
