@@ -3,6 +3,8 @@ float computation it specifies."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -19,19 +21,22 @@ def test_shift_round_is_half_up_for_every_sign():
     assert it.shift_round(a, 0).tolist() == a.tolist()
 
 
-def test_sample_order_is_a_permutation_fixed_by_task_round_participant_and_epoch():
-    base = it.sample_order(50, 7, 1, 2, 0)
-    assert sorted(base.tolist()) == list(range(50))
-    assert np.array_equal(base, it.sample_order(50, 7, 1, 2, 0))
-    for other in (
-        it.sample_order(50, 8, 1, 2, 0),
-        it.sample_order(50, 7, 2, 2, 0),
-        it.sample_order(50, 7, 1, 3, 0),
-        it.sample_order(50, 7, 1, 2, 1),
-    ):
-        assert not np.array_equal(base, other)
+def test_the_schedule_visits_every_sample_once_per_epoch_and_is_fixed_by_its_inputs():
+    for n in (1, 2, 50, 64, 360, 997):
+        a, b = it.schedule(n, 7, 1, 2)
+        assert 1 <= a <= max(n - 1, 1) and 0 <= b < n and math.gcd(a, n) == 1
+        epoch = it.sample_indices(n, a, b, 3 * n + 5, n)
+        assert sorted(epoch.tolist()) == list(range(n))
+    base = it.schedule(360, 7, 1, 2)
+    assert base == it.schedule(360, 7, 1, 2)
+    others = {it.schedule(360, 8, 1, 2), it.schedule(360, 7, 2, 2), it.schedule(360, 7, 1, 3)}
+    assert base not in others
+    rule = it.TrainingRule(batch_shift=5, epochs=20)
+    assert it.steps_per_round(360, rule) == 20 * 360 // 32
     with pytest.raises(ValueError, match="round must be an int"):
-        it.sample_order(5, 1, -1, 0, 0)
+        it.schedule(5, 1, -1, 0)
+    with pytest.raises(ValueError, match="at least one sample"):
+        it.schedule(0, 1, 0, 0)
 
 
 def _small(seed: int = 0):

@@ -3,6 +3,8 @@ proofs verify exactly for the checkpoints the reference computes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,8 @@ from zkpot.proving.training import (
     Checkpoint,
     TrainingCircuit,
     commit_checkpoint,
+    data_commitment,
+    data_tree,
     prove_segment,
     run_segment,
     setup_training,
@@ -43,11 +47,9 @@ def test_digits_steps_agree_with_the_reference_bit_for_bit():
     mlp = MLP(widths, np.random.default_rng(3))
     start = Checkpoint.start(it.from_float(mlp.get_params(), rule.frac_bits), rule)
     q = quantize_inputs(ds.x_train, rule.input_bits)
-    order = it.sample_order(len(ds.y_train), 7, 0, 1, 0)
-    b = rule.batch_size
-    batches = [
-        (q[order[i * b : (i + 1) * b]], ds.y_train[order[i * b : (i + 1) * b]]) for i in range(3)
-    ]
+    n, b = len(ds.y_train), rule.batch_size
+    picked = it.sample_indices(n, *it.schedule(n, 7, 0, 1), 0, 3 * b).reshape(3, b)
+    batches = [(q[i], ds.y_train[i]) for i in picked]
     circuit = TrainingCircuit(rule, widths, steps=len(batches))
     got = run_segment(circuit, start, batches)
     want = _reference(start, batches, rule)
@@ -76,52 +78,78 @@ def test_random_extreme_checkpoints_agree_with_the_reference(loss, momentum, see
 @pytest.fixture(scope="module")
 def small():
     rule = it.TrainingRule(batch_shift=2, lr_shift=2)
-    circuit = TrainingCircuit(rule, (8, 6, 4), steps=2)
+    circuit = TrainingCircuit(rule, (8, 6, 4), steps=2, depth=4)
     key, vk = setup_training(circuit)
     rng = np.random.default_rng(5)
     mlp = MLP(circuit.widths, rng)
     start = Checkpoint.start(it.from_float(mlp.get_params(), rule.frac_bits), rule)
-    batches = [(rng.integers(0, 256, size=(4, 8)), rng.integers(0, 4, size=4)) for _ in range(2)]
-    return circuit, key, vk, start, batches
+    x, y = rng.integers(0, 256, size=(13, 8)), rng.integers(0, 4, size=13)
+    return circuit, key, vk, start, (x, y)
 
 
-def test_a_proven_segment_verifies_for_exactly_its_checkpoints(small):
-    circuit, key, vk, start, batches = small
+def test_a_proven_segment_verifies_for_exactly_its_statement(small):
+    circuit, key, vk, start, (x, y) = small
     assert key.num_constraints == circuit.constraints()
-    s0, s1 = new_salt(), new_salt()
-    proven = prove_segment(key, start, s0, batches, s1)
-    assert _same(proven.checkpoint, _reference(start, batches, circuit.rule))
-    assert proven.start == commit_checkpoint(circuit, start, s0)
-    assert proven.end == commit_checkpoint(circuit, proven.checkpoint, s1)
-    assert verify_segment(vk, proven.start, proven.end, proven.proof)
-    # Another end (one parameter off by one), the ends swapped, or another start: refused.
+    tree = data_tree(circuit, x, y)
+    assert len(tree) == 13
+    schedule = it.schedule(13, 7, 2, 1)
+    salts = (new_salt(), new_salt(), new_salt())
+    proven = prove_segment(key, start, tree, schedule, 1, salts, 99)
+    # The proven end is the reference's, trained on the scheduled samples of steps 1 and 2.
+    b = circuit.rule.batch_size
+    picked = it.sample_indices(13, *schedule, 1 * b, 2 * b).reshape(2, b)
+    assert _same(proven.checkpoint, _reference(start, [(x[i], y[i]) for i in picked], circuit.rule))
+    st = proven.statement
+    assert st.start == commit_checkpoint(circuit, start, salts[0])
+    assert st.end == commit_checkpoint(circuit, proven.checkpoint, salts[1])
+    assert st.data == data_commitment(tree, salts[2])
+    assert (st.n, st.a, st.a0, st.tag) == (13, schedule[0], int(picked[0, 0]), 99)
+    assert verify_segment(vk, st, proven.proof)
     off = Checkpoint([p.copy() for p in proven.checkpoint.params], proven.checkpoint.velocity)
     off.params[1][0] += 1
-    assert not verify_segment(vk, proven.start, commit_checkpoint(circuit, off, s1), proven.proof)
-    assert not verify_segment(vk, proven.end, proven.start, proven.proof)
-    assert not verify_segment(vk, commit_checkpoint(circuit, start, s1), proven.end, proven.proof)
-    assert not verify_segment(vk, -1, proven.end, proven.proof)
-    # A segment trained on other batches proves another end.
-    other = prove_segment(key, start, s0, batches[::-1], s1)
-    assert other.end != proven.end and verify_segment(vk, other.start, other.end, other.proof)
+    for lie in (
+        replace(st, end=commit_checkpoint(circuit, off, salts[1])),
+        replace(st, start=st.end, end=st.start),
+        replace(st, data=data_commitment(tree, salts[0])),
+        replace(st, n=14),
+        replace(st, a0=(st.a0 + 1) % 13),
+        replace(st, a=st.a + 1),
+        replace(st, tag=100),
+        replace(st, start=-1),
+        replace(st, n=2**64),
+    ):
+        assert not verify_segment(vk, lie, proven.proof), lie
+    # The next segment starts where this one ended.
+    nxt = prove_segment(
+        key, proven.checkpoint, tree, schedule, 3, (salts[1], new_salt(), salts[2]), 99
+    )
+    assert nxt.statement.start == st.end and verify_segment(vk, nxt.statement, nxt.proof)
 
 
 def test_hostile_inputs_are_refused_with_a_clear_error(small):
-    circuit, key, _, start, batches = small
+    circuit, key, _, start, (x, y) = small
+    tree = data_tree(circuit, x, y)
     top = (1 << (circuit.rule.frac_bits + circuit.rule.weight_bits)) - 1
     beyond = Checkpoint([p.copy() for p in start.params], start.velocity)
     beyond.params[0][0, 0] = top + 1
+    salts = (1, 2, 3)
     with pytest.raises(ProverError, match="beyond"):
-        prove_segment(key, beyond, 1, batches, 2)
-    with pytest.raises(ProverError, match="batches for a segment of 2 steps"):
-        prove_segment(key, start, 1, batches[:1], 2)
+        prove_segment(key, beyond, tree, (5, 3), 0, salts, 0)
+    with pytest.raises(ProverError, match="a schedule over 13 samples"):
+        prove_segment(key, start, tree, (5, 13), 0, salts, 0)
+    with pytest.raises(ProverError, match="does not fit this circuit"):
+        prove_segment(key, start, data_tree(replace(circuit, depth=5), x, y), (5, 3), 0, salts, 0)
     with pytest.raises(ProverError, match="labels must be below 4"):
-        prove_segment(key, start, 1, [(batches[0][0], np.full(4, 4)), batches[1]], 2)
-    with pytest.raises(ProverError, match="a batch holds 4 samples"):
-        prove_segment(key, start, 1, [(batches[0][0][:3], batches[0][1][:3]), batches[1]], 2)
+        data_tree(circuit, x, np.full(13, 4))
+    with pytest.raises(ProverError, match=r"holds 1\.\.=16 samples"):
+        data_tree(circuit, np.zeros((17, 8), dtype=np.uint8), np.zeros(17, dtype=np.uint8))
+    with pytest.raises(ValueError, match="samples have 7 inputs"):
+        data_tree(circuit, x[:, :7], y)
+    with pytest.raises(ValueError, match="bytes"):
+        data_tree(circuit, x + 300, y)
     with pytest.raises(ProverError, match="intermediate values"):
         TrainingCircuit(
             it.TrainingRule(frac_bits=24, weight_bits=8, act_bits=8), (4096, 4096, 10)
         ).constraints()
-    with pytest.raises(ValueError, match="bytes"):
-        run_segment(circuit, start, [(batches[0][0] + 300, batches[0][1]), batches[1]])
+    with pytest.raises(ValueError, match="salt"):
+        data_commitment(tree, -1)

@@ -14,6 +14,7 @@
 pub mod aggregation;
 pub mod circuit;
 pub mod commitment;
+pub mod data;
 pub mod encoding;
 pub mod error;
 pub mod evm;

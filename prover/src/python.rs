@@ -20,7 +20,7 @@ use crate::circuit::Statement;
 use crate::encoding::{self, field_from_be, field_to_be};
 use crate::error::{panic_message, Error};
 use crate::spec::{ModelSpec, QuantizedModel, TestSet};
-use crate::{commitment, evm, groth16, inference, training};
+use crate::{commitment, data, evm, groth16, inference, training};
 
 create_exception!(_prover, ProverError, PyValueError);
 create_exception!(_prover, ActivationOverflowError, ProverError);
@@ -619,11 +619,13 @@ fn training_shape(
     rule: &Bound<'_, PyAny>,
     widths: Vec<usize>,
     steps: usize,
+    depth: u32,
 ) -> PyResult<training::Shape> {
     let shape = training::Shape {
         widths,
         rule: rule_of(rule)?,
         steps,
+        depth,
     };
     shape.validate().map_err(err)?;
     Ok(shape)
@@ -658,7 +660,7 @@ fn training_run(
     labels: Vec<Vec<u8>>,
 ) -> PyResult<Tensors> {
     guarded(|| {
-        let shape = training_shape(rule, widths, inputs.len().max(1))?;
+        let shape = training_shape(rule, widths, inputs.len().max(1), 1)?;
         let batches = batches_of(inputs, labels)?;
         let start = training::Checkpoint {
             params: start.0,
@@ -681,7 +683,7 @@ fn training_commit<'py>(
     salt: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
     guarded(|| {
-        let shape = training_shape(rule, widths, 1)?;
+        let shape = training_shape(rule, widths, 1, 1)?;
         let c = training::commit(
             &shape,
             &training::Checkpoint {
@@ -721,6 +723,11 @@ impl TrainingKey {
         self.0.shape.steps
     }
 
+    fn floor_msm_seconds(&self, py: Python<'_>) -> f64 {
+        let key = self.0.clone();
+        py.allow_threads(move || groth16::prover::floor_msm(&key.pk.h_query, &mut OsRng))
+    }
+
     fn verifying_key(&self) -> VerifyingKey {
         VerifyingKey::new(self.0.pk.vk.clone())
     }
@@ -732,9 +739,10 @@ fn training_setup(
     rule: &Bound<'_, PyAny>,
     widths: Vec<usize>,
     steps: usize,
+    depth: u32,
 ) -> PyResult<(TrainingKey, VerifyingKey)> {
     guarded(|| {
-        let shape = training_shape(rule, widths, steps)?;
+        let shape = training_shape(rule, widths, steps, depth)?;
         let (key, vk) = py
             .allow_threads(|| groth16::training_setup(&shape, &mut OsRng))
             .map_err(err)?;
@@ -749,9 +757,10 @@ fn training_constraints(
     rule: &Bound<'_, PyAny>,
     widths: Vec<usize>,
     steps: usize,
+    depth: u32,
 ) -> PyResult<(usize, usize)> {
     guarded(|| {
-        let shape = training_shape(rule, widths, steps)?;
+        let shape = training_shape(rule, widths, steps, depth)?;
         let m = py
             .allow_threads(|| groth16::training_matrices(&shape))
             .map_err(err)?;
@@ -759,59 +768,154 @@ fn training_constraints(
     })
 }
 
-/// Proves one segment. Returns `(proof, C_start, C_end, end checkpoint, timings)`.
+/// A participant's dataset and its Poseidon Merkle tree.
+#[pyclass(frozen, module = "zkpot._prover")]
+pub struct DataTree(Arc<data::DataTree>);
+
+#[pymethods]
+impl DataTree {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        inputs: Vec<u8>,
+        labels: Vec<u8>,
+        dim: usize,
+        classes: usize,
+        input_bits: u32,
+        depth: u32,
+    ) -> PyResult<Self> {
+        guarded(|| {
+            let tree = py
+                .allow_threads(|| {
+                    data::DataTree::new(inputs, labels, dim, classes, input_bits, depth)
+                })
+                .map_err(err)?;
+            Ok(Self(Arc::new(tree)))
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+
+    #[getter]
+    fn depth(&self) -> u32 {
+        self.0.depth
+    }
+
+    #[getter]
+    fn root<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &field_to_be(&self.0.root()))
+    }
+
+    /// `C_D = Poseidon(root, n, salt)`.
+    fn commitment<'py>(&self, py: Python<'py>, salt: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        guarded(|| {
+            let c = data::commitment(self.0.root(), self.0.len() as u64, field(salt)?);
+            Ok(PyBytes::new(py, &field_to_be(&c)))
+        })
+    }
+}
+
+/// A training statement as Python sees it: `(C_start, C_end, C_D, n, a, a0, tag)`.
+type TrainingStatement<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    u64,
+    u64,
+    u64,
+    Bound<'py, PyBytes>,
+);
+
+/// Proves one segment: `start` trained on the samples that the schedule `(a, b)` picks
+/// from `data`, from step `first_step` on. Returns `(proof, statement, end checkpoint,
+/// timings)`.
 #[pyfunction]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn training_prove<'py>(
     py: Python<'py>,
     key: &TrainingKey,
     start: Tensors,
-    start_salt: &[u8],
-    inputs: Vec<Vec<u8>>,
-    labels: Vec<Vec<u8>>,
-    end_salt: &[u8],
-) -> PyResult<(
-    Proof,
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-    Tensors,
-    Timings,
-)> {
+    data: &DataTree,
+    schedule: (u64, u64, u64),
+    salts: (Vec<u8>, Vec<u8>, Vec<u8>),
+    tag: &[u8],
+) -> PyResult<(Proof, TrainingStatement<'py>, Tensors, Timings)> {
     guarded(|| {
-        let batches = batches_of(inputs, labels)?;
         let start = training::Checkpoint {
             params: start.0,
             velocity: start.1,
         };
-        let (start_salt, end_salt) = (field(start_salt)?, field(end_salt)?);
-        let key = key.0.clone();
+        let schedule = training::Schedule {
+            a: schedule.0,
+            b: schedule.1,
+            first_step: schedule.2,
+        };
+        let salts = training::Salts {
+            start: field(&salts.0)?,
+            end: field(&salts.1)?,
+            data: field(&salts.2)?,
+        };
+        let tag = field(tag)?;
+        let (key, tree) = (key.0.clone(), data.0.clone());
         let proven = py
             .allow_threads(move || {
-                groth16::training_prove(&key, &start, start_salt, &batches, end_salt, &mut OsRng)
+                groth16::training_prove(&key, &start, &tree, &schedule, &salts, tag, &mut OsRng)
             })
             .map_err(err)?;
+        let st = &proven.statement;
+        let bytes = |x: &Fr| PyBytes::new(py, &field_to_be(x));
         Ok((
             Proof(proven.proof),
-            PyBytes::new(py, &field_to_be(&proven.statement.start)),
-            PyBytes::new(py, &field_to_be(&proven.statement.end)),
+            (
+                bytes(&st.start),
+                bytes(&st.end),
+                bytes(&st.data),
+                st.n,
+                st.a,
+                st.a0,
+                bytes(&st.tag),
+            ),
             (proven.end.params, proven.end.velocity),
             step_timings(&proven.timings),
         ))
     })
 }
 
-/// Checks a training proof. Inputs that are not field elements never verify.
+/// Checks a training proof for `(C_start, C_end, C_D, n, a, a0, tag)`. Inputs that are not
+/// field elements never verify.
 #[pyfunction]
-fn training_verify(vk: &VerifyingKey, start: &[u8], end: &[u8], proof: &Proof) -> PyResult<bool> {
+#[allow(clippy::too_many_arguments)]
+fn training_verify(
+    vk: &VerifyingKey,
+    start: &[u8],
+    end: &[u8],
+    data: &[u8],
+    n: u64,
+    a: u64,
+    a0: u64,
+    tag: &[u8],
+    proof: &Proof,
+) -> PyResult<bool> {
     guarded(|| {
-        let (Ok(start), Ok(end)) = (field_from_be(start), field_from_be(end)) else {
+        let fields = [start, end, data, tag].map(field_from_be);
+        let [Ok(start), Ok(end), Ok(data), Ok(tag)] = fields else {
             return Ok(false);
         };
-        if vk.pvk.vk.gamma_abc_g1.len() != 3 {
+        if vk.pvk.vk.gamma_abc_g1.len() != 1 + training::PUBLIC_INPUTS {
             return Ok(false);
         }
-        groth16::training_verify(&vk.pvk, &training::Statement { start, end }, &proof.0)
-            .map_err(err)
+        let statement = training::Statement {
+            start,
+            end,
+            data,
+            n,
+            a,
+            a0,
+            tag,
+        };
+        groth16::training_verify(&vk.pvk, &statement, &proof.0).map_err(err)
     })
 }
 
@@ -834,6 +938,7 @@ fn prover_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(padding_commitment, m)?)?;
     m.add_class::<TrainingKey>()?;
+    m.add_class::<DataTree>()?;
     m.add_function(wrap_pyfunction!(training_run, m)?)?;
     m.add_function(wrap_pyfunction!(training_commit, m)?)?;
     m.add_function(wrap_pyfunction!(training_setup, m)?)?;

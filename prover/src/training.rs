@@ -16,19 +16,31 @@
 //! values always lie inside them.
 
 use ark_bn254::Fr;
+use ark_crypto_primitives::crh::poseidon::constraints::{CRHGadget, CRHParametersVar};
+use ark_crypto_primitives::crh::CRHSchemeGadget;
+use ark_crypto_primitives::merkle_tree::constraints::PathVar;
+use ark_crypto_primitives::merkle_tree::Path;
 use ark_crypto_primitives::sponge::poseidon::PoseidonSponge;
 use ark_crypto_primitives::sponge::{CryptographicSponge, FieldBasedCryptographicSponge};
+use ark_r1cs_std::alloc::AllocVar;
+use ark_r1cs_std::boolean::Boolean;
+use ark_r1cs_std::eq::EqGadget;
+use ark_r1cs_std::fields::fp::{AllocatedFp, FpVar};
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, LinearCombination,
     SynthesisError, SynthesisMode, Variable,
 };
 use ark_relations::lc;
 
-use crate::commitment::{pack, poseidon_config, sponge_input};
+use crate::commitment::{pack, poseidon_config, sponge_input, WORD_BITS};
+use crate::data::{
+    self, blank_path, label_bits, sample_bits, scheduled, DataConfig, DataConfigVar, DataTree,
+    MAX_DEPTH,
+};
 use crate::error::{Error, Result};
 use crate::gadgets::commit::enforce_commitment;
 use crate::gadgets::fixed::{clip, divide, floor_at, maximum, mul, shift_round, sum, Num};
-use crate::gadgets::range::{bits_of, decompose, enforce_boolean};
+use crate::gadgets::range::{bits_of, decompose, enforce_boolean, recompose};
 use crate::gadgets::{enforce, fr, pow2, witness};
 
 /// Largest layer width, number of layers and steps per segment a training shape may have.
@@ -120,6 +132,8 @@ pub struct Shape {
     pub widths: Vec<usize>,
     pub rule: Rule,
     pub steps: usize,
+    /// Depth of the task's data trees: a participant has at most `2^depth` samples.
+    pub depth: u32,
 }
 
 fn ceil_log2(n: usize) -> u32 {
@@ -237,6 +251,17 @@ impl Shape {
         if *self.widths.last().expect("two widths") < 2 {
             return Err(Error::InvalidSpec(
                 "a classifier has at least two classes".into(),
+            ));
+        }
+        if !(1..=MAX_DEPTH).contains(&self.depth) {
+            return Err(Error::InvalidSpec(format!(
+                "the data tree's depth must be in 1..={MAX_DEPTH}, got {}",
+                self.depth
+            )));
+        }
+        if *self.widths.last().expect("two widths") > 256 {
+            return Err(Error::InvalidSpec(
+                "labels are bytes: at most 256 classes".into(),
             ));
         }
         if !(1..=MAX_STEPS).contains(&self.steps) {
@@ -393,13 +418,34 @@ impl Batch {
 pub struct Statement {
     pub start: Fr,
     pub end: Fr,
+    /// The data commitment `C_D = Poseidon(root, n, salt)`.
+    pub data: Fr,
+    /// The number of samples under `C_D`.
+    pub n: u64,
+    /// The schedule's multiplier `a`, and `a0 = (a · p0 + b) mod n` for the segment's first
+    /// position `p0`: its `o`-th sample is `(a0 + a · o) mod n`.
+    pub a: u64,
+    pub a0: u64,
+    /// Names the task, round and submitter; no constraint reads it (the QAP binds it).
+    pub tag: Fr,
 }
 
 impl Statement {
     pub fn public_inputs(&self) -> Vec<Fr> {
-        vec![self.start, self.end]
+        vec![
+            self.start,
+            self.end,
+            self.data,
+            Fr::from(self.n),
+            Fr::from(self.a),
+            Fr::from(self.a0),
+            self.tag,
+        ]
     }
 }
+
+/// Number of public inputs of a training proof.
+pub const PUBLIC_INPUTS: usize = 7;
 
 /// The trainer's private knowledge.
 #[derive(Clone, Debug)]
@@ -407,6 +453,10 @@ pub struct Witness {
     pub start: Checkpoint,
     pub start_salt: Fr,
     pub batches: Vec<Batch>,
+    /// Each batch sample's path in the data tree, step by step.
+    pub paths: Vec<Path<DataConfig>>,
+    pub data_root: Fr,
+    pub data_salt: Fr,
     pub end: Checkpoint,
     pub end_salt: Fr,
 }
@@ -438,6 +488,8 @@ impl ConstraintSynthesizer<Fr> for TrainingCircuit<'_> {
         let start_c =
             cs.new_input_variable(|| self.statement.map(|s| s.start).ok_or_else(missing))?;
         let end_c = cs.new_input_variable(|| self.statement.map(|s| s.end).ok_or_else(missing))?;
+        let st = self.statement;
+        let data = open_data(&cs, shape, st, self.witness)?;
         let w = self.witness;
         let mut state = open_start(
             &cs,
@@ -448,8 +500,13 @@ impl ConstraintSynthesizer<Fr> for TrainingCircuit<'_> {
             start_c,
             self.statement.map(|s| s.start),
         )?;
+        let b = shape.rule.batch_size();
         for s in 0..shape.steps {
             let batch = allocate_batch(&cs, shape, w.map(|w| &w.batches[s]))?;
+            for (j, bits) in batch.leaf_bits.iter().enumerate() {
+                let path = w.map(|w| &w.paths[s * b + j]);
+                data.open_sample(&cs, shape, s * b + j, bits, path)?;
+            }
             state = step(&cs, shape, &bounds, &state, &batch)?;
         }
         close_end(
@@ -568,11 +625,117 @@ fn close_end(
     )
 }
 
+/// The data commitment's wires: the tree root behind the public `C_D`, and the schedule.
+struct DataWires {
+    root: FpVar<Fr>,
+    n: Num,
+    a: Num,
+    a0: Num,
+    params: CRHParametersVar<Fr>,
+}
+
+/// Allocates the public data inputs, range-checks them and enforces
+/// `C_D = Poseidon(root, n, salt)` with a private root and salt.
+fn open_data(
+    cs: &ConstraintSystemRef<Fr>,
+    shape: &Shape,
+    st: Option<&Statement>,
+    w: Option<&Witness>,
+) -> std::result::Result<DataWires, SynthesisError> {
+    let missing = || SynthesisError::AssignmentMissing;
+    let input =
+        |f: &dyn Fn(&Statement) -> Fr| cs.new_input_variable(|| st.map(f).ok_or_else(missing));
+    let data_c = input(&|s| s.data)?;
+    let n_var = input(&|s| Fr::from(s.n))?;
+    let a_var = input(&|s| Fr::from(s.a))?;
+    let a0_var = input(&|s| Fr::from(s.a0))?;
+    let _tag = input(&|s| s.tag)?;
+    let value = |f: &dyn Fn(&Statement) -> u64| st.map(|s| f(s) as i64);
+    let n = Num::var(n_var, value(&|s| s.n));
+    let a = Num::var(a_var, value(&|s| s.a));
+    let a0 = Num::var(a0_var, value(&|s| s.a0));
+    // 1 ≤ n ≤ 2^depth, a and a0 below 2^depth: every schedule quantity is a small integer.
+    let depth = shape.depth;
+    for (x, offset) in [(&n, -1i64), (&a, 0), (&a0, 0)] {
+        let shifted = x.offset(offset);
+        let bits = shifted.val.map(|v| bits_of(v as u128, depth));
+        decompose(cs, shifted.lc, bits.as_deref(), depth)?;
+    }
+    let root = FpVar::new_witness(cs.clone(), || w.map(|w| w.data_root).ok_or_else(missing))?;
+    let salt = FpVar::new_witness(cs.clone(), || w.map(|w| w.data_salt).ok_or_else(missing))?;
+    let n_fp = FpVar::Var(AllocatedFp::new(
+        st.map(|s| Fr::from(s.n)),
+        n_var,
+        cs.clone(),
+    ));
+    let params = CRHParametersVar {
+        parameters: poseidon_config().clone(),
+    };
+    let claimed = CRHGadget::<Fr>::evaluate(&params, &[root.clone(), n_fp, salt])?;
+    let public = FpVar::Var(AllocatedFp::new(st.map(|s| s.data), data_c, cs.clone()));
+    claimed.enforce_equal(&public)?;
+    Ok(DataWires {
+        root,
+        n,
+        a,
+        a0,
+        params,
+    })
+}
+
+impl DataWires {
+    /// Enforces that the segment's `o`-th sample, whose leaf is over `bits`, is the leaf at
+    /// `(a0 + a · o) mod n` of the committed tree.
+    fn open_sample(
+        &self,
+        cs: &ConstraintSystemRef<Fr>,
+        shape: &Shape,
+        o: usize,
+        bits: &(Vec<Variable>, Option<Vec<bool>>),
+        path: Option<&Path<DataConfig>>,
+    ) -> std::result::Result<(), SynthesisError> {
+        let num = self.a0.add_scaled(&self.a, o as i64);
+        let q_bits = ceil_log2(shape.steps * shape.rule.batch_size() + 1) + 1;
+        let (_, index) = divide(cs, &num, &self.n, q_bits, shape.depth)?;
+        // The leaf: [#words, words…] over the sample's bits.
+        let (wires, values) = bits;
+        let packed = values.as_deref().map(pack);
+        let mut leaf = vec![FpVar::Constant(Fr::from(
+            wires.chunks(WORD_BITS).len() as u64
+        ))];
+        for (i, chunk) in wires.chunks(WORD_BITS).enumerate() {
+            let word = cs.new_lc(|| recompose(chunk, 0, chunk.len()))?;
+            let value = packed.as_ref().map(|p| p[i]);
+            leaf.push(FpVar::Var(AllocatedFp::new(value, word, cs.clone())));
+        }
+        let blank = blank_path(shape.depth);
+        let path_var = PathVar::<DataConfig, Fr, DataConfigVar>::new_witness(cs.clone(), || {
+            Ok(path.unwrap_or(&blank))
+        })?;
+        // The path's position is the scheduled index.
+        let mut position = LinearCombination::zero();
+        for (i, bit) in path_var.get_leaf_position().iter().enumerate() {
+            position = position + bit.lc() * pow2(i as u32);
+        }
+        enforce(
+            cs,
+            || position.clone() - index.lc.clone(),
+            || lc!() + Variable::One,
+            LinearCombination::zero,
+        )?;
+        path_var
+            .verify_membership(&self.params, &self.params, &self.root, &leaf)?
+            .enforce_equal(&Boolean::TRUE)
+    }
+}
+
 /// One step's batch in the circuit: inputs `x = q · 2^(F − input_bits)` with `q`
 /// range-checked, and one-hot labels.
 struct BatchWires {
     x: Vec<Vec<Num>>,
     onehot: Vec<Vec<Num>>,
+    /// Per sample, the bits its leaf is over (inputs, then label), with their values.
+    leaf_bits: Vec<(Vec<Variable>, Option<Vec<bool>>)>,
 }
 
 fn allocate_batch(
@@ -586,13 +749,15 @@ fn allocate_batch(
     let scale = 1i64 << (r.frac_bits - r.input_bits);
     let mut x = Vec::with_capacity(b);
     let mut onehot = Vec::with_capacity(b);
+    let mut leaf_bits = Vec::with_capacity(b);
     for s in 0..b {
         let mut row = Vec::with_capacity(d);
+        let mut wires = Vec::new();
         for i in 0..d {
             let q = batch.map(|bt| i64::from(bt.inputs[s * d + i]));
             let var = witness(cs, q.map(fr))?;
             let bits = q.map(|v| bits_of(v as u128, r.input_bits));
-            decompose(cs, lc!() + var, bits.as_deref(), r.input_bits)?;
+            wires.extend(decompose(cs, lc!() + var, bits.as_deref(), r.input_bits)?);
             row.push(Num {
                 lc: lc!() + (fr(scale), var),
                 val: q.map(|v| v * scale),
@@ -615,9 +780,30 @@ fn allocate_batch(
             || lc!() + Variable::One,
             LinearCombination::zero,
         )?;
+        // The label's binary form, for the leaf: Σ c · onehot_c in label_bits bits.
+        let mut value = LinearCombination::zero();
+        for (c, h) in hot.iter().enumerate().skip(1) {
+            value = value + h.lc.clone() * fr(c as i64);
+        }
+        let lb = label_bits(classes);
+        let label_value = label.map(|y| bits_of(y as u128, lb));
+        wires.extend(decompose(cs, value, label_value.as_deref(), lb)?);
+        let values = batch.map(|bt| {
+            sample_bits(
+                &bt.inputs[s * d..(s + 1) * d],
+                bt.labels[s],
+                r.input_bits,
+                classes,
+            )
+        });
+        leaf_bits.push((wires, values));
         onehot.push(hot);
     }
-    Ok(BatchWires { x, onehot })
+    Ok(BatchWires {
+        x,
+        onehot,
+        leaf_bits,
+    })
 }
 
 /// `shift_round` into `[−2^e, 2^e)`.
@@ -816,7 +1002,7 @@ fn softmax_gradient(
                 lc: ej.lc.clone() * pow2(f),
                 val: ej.val.map(|v| v << f),
             };
-            let p = divide(cs, &num, &total, f + 1, r_bits)?;
+            let (p, _) = divide(cs, &num, &total, f + 1, r_bits)?;
             Ok(p.add_scaled(yj, -(1i64 << f)))
         })
         .collect()
@@ -885,27 +1071,113 @@ fn open_start_values(
     })
 }
 
-/// The statement and witness of training `start` on `batches`.
+/// Where a segment sits in its round: the schedule `(a, b)` over the participant's samples
+/// (`zkpot.learning.integer_training.schedule`) and the segment's first step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub a: u64,
+    pub b: u64,
+    pub first_step: u64,
+}
+
+/// The batches a segment trains on, with their paths: the samples at positions
+/// `first_step · B ..` of the schedule.
+pub fn scheduled_batches(
+    shape: &Shape,
+    data: &DataTree,
+    schedule: &Schedule,
+) -> Result<(Vec<Batch>, Vec<Path<DataConfig>>, u64)> {
+    shape.validate()?;
+    let classes = *shape.widths.last().expect("two widths");
+    if data.dim != shape.widths[0]
+        || data.classes != classes
+        || data.input_bits != shape.rule.input_bits
+        || data.depth != shape.depth
+    {
+        return Err(Error::InvalidModel(format!(
+            "a tree of {} inputs, {} classes, {}-bit inputs and depth {} does not fit this \
+             circuit ({} inputs, {classes} classes, {}-bit inputs, depth {})",
+            data.dim,
+            data.classes,
+            data.input_bits,
+            data.depth,
+            shape.widths[0],
+            shape.rule.input_bits,
+            shape.depth
+        )));
+    }
+    let n = data.len() as u64;
+    if schedule.a == 0 || schedule.a > n.max(1) || schedule.b >= n {
+        return Err(Error::InvalidModel(format!(
+            "a schedule over {n} samples has 1 ≤ a ≤ {n} and b < {n}; got a = {}, b = {}",
+            schedule.a, schedule.b
+        )));
+    }
+    let b = shape.rule.batch_size() as u64;
+    let p0 = schedule
+        .first_step
+        .checked_mul(b)
+        .filter(|p| p.checked_add(shape.steps as u64 * b).is_some())
+        .ok_or_else(|| Error::InvalidModel("the segment's first step is out of range".into()))?;
+    let mut batches = Vec::with_capacity(shape.steps);
+    let mut paths = Vec::with_capacity(shape.steps * b as usize);
+    for s in 0..shape.steps as u64 {
+        let mut batch = Batch {
+            inputs: Vec::with_capacity(b as usize * data.dim),
+            labels: Vec::with_capacity(b as usize),
+        };
+        for j in 0..b {
+            let i = scheduled(n, schedule.a, schedule.b, p0 + s * b + j) as usize;
+            let (x, y) = data.sample(i);
+            batch.inputs.extend_from_slice(x);
+            batch.labels.push(y);
+            paths.push(data.path(i)?);
+        }
+        batches.push(batch);
+    }
+    Ok((batches, paths, scheduled(n, schedule.a, schedule.b, p0)))
+}
+
+/// The trainer's secrets besides the data: the checkpoints' and the data commitment's salts.
+#[derive(Clone, Copy, Debug)]
+pub struct Salts {
+    pub start: Fr,
+    pub end: Fr,
+    pub data: Fr,
+}
+
+/// The statement and witness of training `start` on the segment's scheduled batches.
 pub fn witness_of(
     shape: &Shape,
     start: &Checkpoint,
-    start_salt: Fr,
-    batches: &[Batch],
-    end_salt: Fr,
+    data: &DataTree,
+    schedule: &Schedule,
+    salts: &Salts,
+    tag: Fr,
 ) -> Result<(Statement, Witness)> {
-    let end = train(shape, start, batches)?;
+    let (batches, paths, a0) = scheduled_batches(shape, data, schedule)?;
+    let end = train(shape, start, &batches)?;
+    let n = data.len() as u64;
     let statement = Statement {
-        start: commit(shape, start, start_salt)?,
-        end: commit(shape, &end, end_salt)?,
+        start: commit(shape, start, salts.start)?,
+        end: commit(shape, &end, salts.end)?,
+        data: data::commitment(data.root(), n, salts.data),
+        n,
+        a: schedule.a,
+        a0,
+        tag,
     };
     Ok((
         statement,
         Witness {
             start: start.clone(),
-            start_salt,
-            batches: batches.to_vec(),
+            start_salt: salts.start,
+            batches,
+            paths,
+            data_root: data.root(),
+            data_salt: salts.data,
             end,
-            end_salt,
+            end_salt: salts.end,
         },
     ))
 }
@@ -937,6 +1209,7 @@ mod tests {
             widths: vec![6, 4, 3],
             rule,
             steps,
+            depth: 4,
         }
     }
 
@@ -965,14 +1238,26 @@ mod tests {
         Checkpoint { params, velocity }
     }
 
-    fn random_batch(shape: &Shape, rng: &mut ChaCha20Rng) -> Batch {
-        let b = shape.rule.batch_size();
-        let classes = *shape.widths.last().unwrap() as u8;
-        Batch {
-            inputs: (0..b * shape.widths[0]).map(|_| rng.gen()).collect(),
-            labels: (0..b).map(|_| rng.gen_range(0..classes)).collect(),
-        }
+    /// 13 random samples in a tree of depth 4.
+    fn random_data(shape: &Shape, rng: &mut ChaCha20Rng) -> DataTree {
+        let n = 13;
+        let classes = *shape.widths.last().unwrap();
+        DataTree::new(
+            (0..n * shape.widths[0]).map(|_| rng.gen()).collect(),
+            (0..n).map(|_| rng.gen_range(0..classes as u8)).collect(),
+            shape.widths[0],
+            classes,
+            shape.rule.input_bits,
+            shape.depth,
+        )
+        .unwrap()
     }
+
+    const SCHEDULE: Schedule = Schedule {
+        a: 5,
+        b: 3,
+        first_step: 2,
+    };
 
     fn satisfied(shape: &Shape, statement: &Statement, witness: &Witness) -> bool {
         let cs = ConstraintSystem::<Fr>::new_ref();
@@ -986,20 +1271,32 @@ mod tests {
         cs.is_satisfied().unwrap()
     }
 
-    fn honest(shape: &Shape, seed: u64, scale: i64) -> (Statement, Witness) {
+    fn salts(rng: &mut ChaCha20Rng) -> Salts {
+        Salts {
+            start: Fr::rand(rng),
+            end: Fr::rand(rng),
+            data: Fr::rand(rng),
+        }
+    }
+
+    fn honest(shape: &Shape, seed: u64) -> (Statement, Witness, DataTree) {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let start = random_checkpoint(shape, &mut rng, scale);
-        let batches: Vec<Batch> = (0..shape.steps)
-            .map(|_| random_batch(shape, &mut rng))
-            .collect();
-        witness_of(
-            shape,
-            &start,
-            Fr::rand(&mut rng),
-            &batches,
-            Fr::rand(&mut rng),
-        )
-        .unwrap()
+        let start = random_checkpoint(shape, &mut rng, 1 << 17);
+        let data = random_data(shape, &mut rng);
+        let salts = salts(&mut rng);
+        let (st, w) =
+            witness_of(shape, &start, &data, &SCHEDULE, &salts, Fr::rand(&mut rng)).unwrap();
+        (st, w, data)
+    }
+
+    /// Re-trains a tampered witness and re-commits its end, as a cheating prover would, so
+    /// that only the constraint under test can fail.
+    fn consistent(shape: &Shape, st: &Statement, w: &mut Witness) -> Statement {
+        w.end = train(shape, &w.start, &w.batches).unwrap();
+        Statement {
+            end: commit(shape, &w.end, w.end_salt).unwrap(),
+            ..st.clone()
+        }
     }
 
     #[test]
@@ -1017,8 +1314,26 @@ mod tests {
                 },
                 2,
             );
-            let (statement, witness) = honest(&s, 1, 1 << 17);
+            let (statement, witness, _) = honest(&s, 1);
             assert!(satisfied(&s, &statement, &witness), "{loss:?} {momentum:?}");
+        }
+    }
+
+    #[test]
+    fn the_batches_are_the_scheduled_samples() {
+        let s = shape(rule(), 2);
+        let (statement, witness, data) = honest(&s, 7);
+        assert_eq!(statement.n, 13);
+        // First position 2 · 4 = 8: samples (5 · p + 3) mod 13 for p = 8..16.
+        let expected: Vec<usize> = (8..16).map(|p| (5 * p + 3) % 13).collect();
+        let got: Vec<usize> = witness.paths.iter().map(|p| p.leaf_index).collect();
+        assert_eq!(got, expected);
+        assert_eq!(statement.a0, ((5 * 8 + 3) % 13) as u64);
+        for (k, &i) in expected.iter().enumerate() {
+            let (x, y) = data.sample(i);
+            let batch = &witness.batches[k / 4];
+            assert_eq!(&batch.inputs[(k % 4) * 6..(k % 4 + 1) * 6], x);
+            assert_eq!(batch.labels[k % 4], y);
         }
     }
 
@@ -1029,6 +1344,12 @@ mod tests {
         let s = shape(rule(), 1);
         let top = s.rule.param_max();
         let bounds = s.validate().unwrap();
+        let data = DataTree::new(vec![255; 4 * 6], vec![0, 1, 2, 0], 6, 3, 8, 4).unwrap();
+        let schedule = Schedule {
+            a: 1,
+            b: 0,
+            first_step: 0,
+        };
         for sign in [1i64, -1] {
             let start = Checkpoint {
                 params: (0..4).map(|t| vec![sign * top; s.tensor_len(t)]).collect(),
@@ -1038,12 +1359,13 @@ mod tests {
                     })
                     .collect(),
             };
-            let batch = Batch {
-                inputs: vec![255; 4 * 6],
-                labels: vec![0, 1, 2, 0],
+            let salts = Salts {
+                start: Fr::from(1u64),
+                end: Fr::from(2u64),
+                data: Fr::from(3u64),
             };
             let (statement, witness) =
-                witness_of(&s, &start, Fr::from(1u64), &[batch], Fr::from(2u64)).unwrap();
+                witness_of(&s, &start, &data, &schedule, &salts, Fr::from(4u64)).unwrap();
             assert!(satisfied(&s, &statement, &witness), "sign {sign}");
         }
     }
@@ -1051,19 +1373,21 @@ mod tests {
     #[test]
     fn a_claimed_end_that_is_not_the_trained_one_is_rejected() {
         let s = shape(rule(), 1);
-        let (statement, witness) = honest(&s, 2, 1 << 17);
-        let mut forged = witness.clone();
-        forged.end.params[0][3] += 1;
-        let lie = Statement {
-            start: statement.start,
-            end: commit(&s, &forged.end, forged.end_salt).unwrap(),
-        };
-        assert!(!satisfied(&s, &lie, &forged));
+        let (statement, witness, _) = honest(&s, 2);
+        for tamper in [(0usize, 3usize, 1i64), (3, 0, -1)] {
+            let mut forged = witness.clone();
+            forged.end.params[tamper.0][tamper.1] += tamper.2;
+            let lie = Statement {
+                end: commit(&s, &forged.end, forged.end_salt).unwrap(),
+                ..statement.clone()
+            };
+            assert!(!satisfied(&s, &lie, &forged));
+        }
         let mut forged = witness.clone();
         forged.end.velocity[1][0] -= 1;
         let lie = Statement {
-            start: statement.start,
             end: commit(&s, &forged.end, forged.end_salt).unwrap(),
+            ..statement.clone()
         };
         assert!(!satisfied(&s, &lie, &forged));
     }
@@ -1071,29 +1395,74 @@ mod tests {
     #[test]
     fn a_start_that_does_not_open_its_commitment_is_rejected() {
         let s = shape(rule(), 1);
-        let (statement, mut witness) = honest(&s, 3, 1 << 17);
+        let (statement, mut witness, _) = honest(&s, 3);
         witness.start.params[2][0] += 1;
         assert!(!satisfied(&s, &statement, &witness));
-        let (statement, mut witness) = honest(&s, 3, 1 << 17);
+        let (statement, mut witness, _) = honest(&s, 3);
         witness.start_salt += Fr::from(1u64);
         assert!(!satisfied(&s, &statement, &witness));
     }
 
     #[test]
-    fn the_end_depends_on_the_batch() {
+    fn a_sample_that_is_not_in_the_committed_data_is_rejected() {
         let s = shape(rule(), 1);
-        let (statement, mut witness) = honest(&s, 4, 1 << 17);
-        witness.batches[0].labels[0] = (witness.batches[0].labels[0] + 1) % 3;
-        assert!(!satisfied(&s, &statement, &witness));
-        let (statement, mut witness) = honest(&s, 4, 1 << 17);
+        let (statement, mut witness, _) = honest(&s, 4);
         witness.batches[0].inputs[5] ^= 1;
-        assert!(!satisfied(&s, &statement, &witness));
+        let lie = consistent(&s, &statement, &mut witness);
+        assert!(!satisfied(&s, &lie, &witness));
+        let (statement, mut witness, _) = honest(&s, 4);
+        witness.batches[0].labels[1] = (witness.batches[0].labels[1] + 1) % 3;
+        let lie = consistent(&s, &statement, &mut witness);
+        assert!(!satisfied(&s, &lie, &witness));
+    }
+
+    #[test]
+    fn a_committed_sample_at_another_position_is_rejected() {
+        // The prover trains on a real sample of its tree, with that sample's true path, but
+        // not the one the schedule names.
+        let s = shape(rule(), 1);
+        let (statement, mut witness, data) = honest(&s, 5);
+        let scheduled_index = witness.paths[0].leaf_index;
+        let other = (scheduled_index + 1) % data.len();
+        let (x, y) = data.sample(other);
+        witness.batches[0].inputs[..6].copy_from_slice(x);
+        witness.batches[0].labels[0] = y;
+        witness.paths[0] = data.path(other).unwrap();
+        let lie = consistent(&s, &statement, &mut witness);
+        assert!(!satisfied(&s, &lie, &witness));
+    }
+
+    #[test]
+    fn another_data_commitment_count_or_schedule_is_rejected() {
+        let s = shape(rule(), 1);
+        let (statement, witness, data) = honest(&s, 6);
+        assert!(satisfied(&s, &statement, &witness));
+        let mut w = witness.clone();
+        w.data_salt += Fr::from(1u64);
+        assert!(!satisfied(&s, &statement, &w));
+        // A larger count under a commitment re-made for it: the schedule's indices move.
+        let more = Statement {
+            n: 14,
+            data: data::commitment(data.root(), 14, witness.data_salt),
+            ..statement.clone()
+        };
+        assert!(!satisfied(&s, &more, &witness));
+        let shifted = Statement {
+            a0: (statement.a0 + 1) % 13,
+            ..statement.clone()
+        };
+        assert!(!satisfied(&s, &shifted, &witness));
+        let other_a = Statement {
+            a: 6,
+            ..statement.clone()
+        };
+        assert!(!satisfied(&s, &other_a, &witness));
     }
 
     #[test]
     fn setup_and_prove_modes_have_the_same_constraints() {
         let s = shape(rule(), 2);
-        let (statement, witness) = honest(&s, 5, 1 << 17);
+        let (statement, witness, _) = honest(&s, 5);
         let proving = ConstraintSystem::<Fr>::new_ref();
         TrainingCircuit {
             shape: &s,
@@ -1112,7 +1481,7 @@ mod tests {
         .generate_constraints(setup.clone())
         .unwrap();
         assert_eq!(proving.num_constraints(), setup.num_constraints());
-        assert_eq!(proving.num_instance_variables(), 3);
+        assert_eq!(proving.num_instance_variables(), 1 + PUBLIC_INPUTS);
     }
 
     #[test]
@@ -1135,20 +1504,46 @@ mod tests {
             .contains("intermediate values"));
         let s = shape(rule(), 1);
         let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let data = random_data(&s, &mut rng);
         let mut start = random_checkpoint(&s, &mut rng, 10);
         start.params[0][0] = s.rule.param_max() + 1;
-        let batch = random_batch(&s, &mut rng);
-        assert!(train(&s, &start, std::slice::from_ref(&batch)).is_err());
+        let (batches, _, _) = scheduled_batches(&s, &data, &SCHEDULE).unwrap();
+        assert!(train(&s, &start, &batches).is_err());
         let start = random_checkpoint(&s, &mut rng, 10);
-        let mut bad = batch.clone();
+        let mut bad = batches[0].clone();
         bad.labels[0] = 3;
         assert!(train(&s, &start, &[bad]).is_err());
-        let mut bad = batch.clone();
+        let mut bad = batches[0].clone();
         bad.inputs.pop();
         assert!(train(&s, &start, &[bad]).is_err());
         assert!(train(&s, &start, &[]).is_err());
+        for schedule in [
+            Schedule { a: 0, ..SCHEDULE },
+            Schedule { a: 14, ..SCHEDULE },
+            Schedule { b: 13, ..SCHEDULE },
+            Schedule {
+                first_step: u64::MAX / 2,
+                ..SCHEDULE
+            },
+        ] {
+            assert!(
+                scheduled_batches(&s, &data, &schedule).is_err(),
+                "{schedule:?}"
+            );
+        }
+        let deeper = Shape {
+            depth: 5,
+            ..s.clone()
+        };
+        assert!(scheduled_batches(&deeper, &data, &SCHEDULE).is_err());
         assert!(Shape {
             steps: 0,
+            ..s.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(Shape {
+            depth: 0,
             ..s.clone()
         }
         .validate()

@@ -191,6 +191,41 @@ def bench_aggregation_cmd(
     Console().print(table)
 
 
+@bench_app.command("training")
+def bench_training_cmd(
+    dataset: options.Dataset = "digits",
+    hidden: Annotated[int, typer.Option(min=1, max=1024, help="Hidden layer width.")] = 32,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the model and the batch.")] = 0,
+    max_domain_log2: Annotated[
+        int, typer.Option(min=10, max=26, help="Prove only if the domain is at most 2^this.")
+    ] = 21,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Constraints per SGD step and sample; setup, prove and verify one training segment."""
+    from zkpot.bench.training import bench_training
+
+    with console.status(f"measuring the training circuit of {dataset}"):
+        result = bench_training(
+            options.check_dataset(dataset), hidden, seed, max_domain=1 << max_domain_log2
+        )
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"training proof, {dataset} {result['widths']}", header_style="bold")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        if k not in ("proof", "widths", "dataset"):
+            table.add_row(k, str(v))
+    for k, v in (
+        result["proof"] or {"proof": "not attempted: domain above --max-domain-log2"}
+    ).items():
+        table.add_row(k, str(v))
+    Console().print(table)
+
+
 @bench_app.command("format")
 def bench_format_cmd(
     dataset: options.Dataset = "mnist",

@@ -281,17 +281,17 @@ pub(crate) fn maximum_claimed(
     Ok(m)
 }
 
-/// `q = ⌊num / den⌋` for `0 ≤ num` and `1 ≤ den`, with `q < 2^q_bits` and `den ≤ 2^r_bits`:
-/// `q · den = num − rem` with `rem` and `den − 1 − rem` in `r_bits` bits (so
-/// `0 ≤ rem < den`) and `q` in `q_bits` bits. `num` must be known to be a small integer.
-/// Cost `q_bits + 2 · r_bits + 1`.
+/// `(q, rem) = (⌊num / den⌋, num mod den)` for `0 ≤ num` and `1 ≤ den`, with `q < 2^q_bits`
+/// and `den ≤ 2^r_bits`: `q · den = num − rem` with `rem` and `den − 1 − rem` in `r_bits`
+/// bits (so `0 ≤ rem < den`) and `q` in `q_bits` bits. `num` and `den` must be known to be
+/// small integers. Cost `q_bits + 2 · r_bits + 1`.
 pub fn divide(
     cs: &ConstraintSystemRef<Fr>,
     num: &Num,
     den: &Num,
     q_bits: u32,
     r_bits: u32,
-) -> Result<Num, SynthesisError> {
+) -> Result<(Num, Num), SynthesisError> {
     let q = num
         .val
         .zip(den.val)
@@ -306,7 +306,7 @@ pub(crate) fn divide_claimed(
     q_bits: u32,
     r_bits: u32,
     q_claim: Option<i64>,
-) -> Result<Num, SynthesisError> {
+) -> Result<(Num, Num), SynthesisError> {
     let q_val = q_claim;
     let q = Num::var(witness(cs, q_val.map(fr))?, q_val);
     let q_bits_val = q_val.map(|v| bits_of(v as u128, q_bits));
@@ -319,7 +319,7 @@ pub(crate) fn divide_claimed(
     let b = slack.val.map(|v| bits_of(v as u128, r_bits));
     decompose(cs, slack.lc, b.as_deref(), r_bits)?;
     enforce(cs, || q.lc.clone(), || den.lc.clone(), || num.sub(&rem).lc)?;
-    Ok(q)
+    Ok((q, rem))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::time::Instant;
 use crate::aggregation::{self, AggregationCircuit, Shape};
 use crate::circuit::{AccuracyCircuit, Statement, Witness};
 use crate::commitment::commit;
+use crate::data::DataTree;
 use crate::error::{Error, Result};
 use crate::inference::infer;
 use crate::r1cs::Matrices;
@@ -370,19 +371,18 @@ pub fn training_setup<R: RngCore + CryptoRng>(
     ))
 }
 
-/// Proves one segment: `batches` trained from `start` (committed with `start_salt`), the
-/// result committed with `end_salt`.
+/// Proves one segment: `start` trained on the batches that `schedule` picks from `data`.
 pub fn training_prove<R: RngCore + CryptoRng>(
     key: &TrainingKey,
     start: &training::Checkpoint,
-    start_salt: Fr,
-    batches: &[training::Batch],
-    end_salt: Fr,
+    data: &DataTree,
+    schedule: &training::Schedule,
+    salts: &training::Salts,
+    tag: Fr,
     rng: &mut R,
 ) -> Result<ProvenTraining> {
     let begin = Instant::now();
-    let (statement, witness) =
-        training::witness_of(&key.shape, start, start_salt, batches, end_salt)?;
+    let (statement, witness) = training::witness_of(&key.shape, start, data, schedule, salts, tag)?;
     let circuit = TrainingCircuit {
         shape: &key.shape,
         statement: Some(&statement),

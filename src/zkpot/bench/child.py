@@ -9,6 +9,9 @@ the peak RSS of loading and proving, and the proof with its public inputs.
 ``python -m zkpot.bench.child aggregation WORKDIR M F`` sets up the aggregation circuit
 for ``M`` slots, proves the sample-weighted average of ``model0.bin .. model{M-1}.bin``
 and verifies it, printing the same measurements.
+``python -m zkpot.bench.child training WORKDIR`` reads ``segment.json`` and
+``segment.npz`` (the rule, widths, starting checkpoint and batches), sets up the training
+circuit, proves and verifies the segment, printing the same measurements.
 """
 
 from __future__ import annotations
@@ -124,6 +127,61 @@ def aggregation(work: Path, size: int, frac_bits: int) -> dict[str, object]:
     }
 
 
+def training(work: Path) -> dict[str, object]:
+    from zkpot.learning.integer_training import TrainingRule
+    from zkpot.proving.training import (
+        Checkpoint,
+        TrainingCircuit,
+        prove_segment,
+        setup_training,
+        verify_segment,
+    )
+
+    meta = json.loads((work / "segment.json").read_text())
+    rule = TrainingRule(**meta["rule"])
+    circuit = TrainingCircuit(rule, tuple(meta["widths"]), meta["steps"])
+    with np.load(work / "segment.npz") as data:
+        tensors = len(meta["widths"]) - 1
+        params = [data[f"p{t}"] for t in range(2 * tensors)]
+        batches = [(data[f"q{s}"], data[f"y{s}"]) for s in range(meta["steps"])]
+    start = Checkpoint.start(params, rule)
+    t = time.perf_counter()
+    key, vk = setup_training(circuit)
+    setup_s = time.perf_counter() - t
+    setup_peak = _high_water_mb()
+    t = time.perf_counter()
+    proven = prove_segment(key, start, proving.new_salt(), batches, proving.new_salt())
+    prove_s = time.perf_counter() - t
+    repeats = 20
+    t = time.perf_counter()
+    for _ in range(repeats):
+        ok = verify_segment(vk, proven.start, proven.end, proven.proof)
+    verify_ms = (time.perf_counter() - t) / repeats * 1e3
+    if not ok:
+        raise RuntimeError("the benchmark's own training proof did not verify")
+    ledger = Ledger.in_process()
+    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
+    proof_words = list(proven.proof.to_evm())
+    inputs = [proven.start, proven.end]
+    if not ledger.verify_aggregation(verifier, proof_words, inputs):
+        raise RuntimeError("the verifier contract refused the benchmark's training proof")
+    return {
+        "steps": meta["steps"],
+        "constraints": key.num_constraints,
+        "variables": key.num_variables,
+        "domain_size": key.domain_size,
+        "setup_s": round(setup_s, 3),
+        "setup_peak_rss_mb": round(setup_peak, 1),
+        "prove_s": round(prove_s, 3),
+        **{k: round(v, 3) for k, v in proven.timings.items()},
+        "floor_s": round(key.floor_msm_seconds(), 3),
+        "verify_ms": round(verify_ms, 3),
+        "peak_rss_mb": round(_high_water_mb(), 1),
+        "proof_bytes": len(proven.proof.to_bytes()),
+        "verify_gas": ledger.verify_aggregation_gas(verifier, proof_words, inputs),
+    }
+
+
 def main(argv: list[str]) -> None:
     step, work, *rest = argv
     if step == "setup":
@@ -134,8 +192,12 @@ def main(argv: list[str]) -> None:
     elif step == "aggregation":
         size, frac_bits = rest
         out = aggregation(Path(work), int(size), int(frac_bits))
+    elif step == "training":
+        out = training(Path(work))
     else:
-        raise SystemExit(f"unknown step {step!r}: expected 'setup', 'prove' or 'aggregation'")
+        raise SystemExit(
+            f"unknown step {step!r}: expected 'setup', 'prove', 'aggregation' or 'training'"
+        )
     print(json.dumps(out))
 
 

@@ -21,14 +21,15 @@ entering as ``x = q · 2^(F - input_bits)``):
   ``W ← clamp(W - shift_round(v, lr_shift + batch_shift), ±(2^(F + weight_bits) - 1))``:
   the learning rate ``2^-lr_shift`` times the batch mean.
 
-Each epoch visits the samples in the order :func:`sample_order` gives (a permutation that
-anyone can recompute from the task, round, participant and epoch); a last batch shorter
-than ``B`` is dropped.
+The round visits the samples in the order :func:`schedule` gives (an affine permutation
+that anyone, a circuit included, recomputes from the task, round and participant):
+``floor(epochs · n / B)`` steps over consecutive positions, every ``n`` positions an epoch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,10 +44,12 @@ __all__ = [
     "from_float",
     "gradients",
     "rescale",
-    "sample_order",
+    "sample_indices",
+    "schedule",
     "shift_round",
     "softmax",
     "step",
+    "steps_per_round",
     "to_float",
     "train",
 ]
@@ -55,7 +58,7 @@ IntArray = NDArray[np.int64]
 #: ``[W_0, b_0, W_1, b_1, ...]`` in fixed point, laid out like ``MLP.get_params``.
 IntParams = list[IntArray]
 
-_ORDER_DOMAIN = b"zkpot/sample-order/v1\x00"
+_SCHEDULE_DOMAIN = b"zkpot/schedule/v1\x00"
 
 
 @dataclass(frozen=True)
@@ -135,31 +138,50 @@ def to_float(params: Sequence[IntArray], frac_bits: int) -> list[NDArray[np.floa
     return [np.asarray(p, dtype=np.float64) / float(1 << frac_bits) for p in params]
 
 
-def sample_order(n: int, task_seed: int, round: int, participant: int, epoch: int) -> IntArray:
-    """The order in which a participant visits its ``n`` samples in one epoch.
+def schedule(n: int, task_seed: int, round: int, participant: int) -> tuple[int, int]:
+    """The round's sample schedule ``(a, b)``: the sample at position ``p`` of the round (the
+    ``j``-th of step ``t`` is at ``p = t · B + j``) is ``(a · p + b) mod n``.
 
-    Sample ``i`` gets the key ``sha256(domain || task_seed u64 || round u32 ||
-    participant u32 || epoch u32 || i u32)`` (little endian, ``domain =
-    b"zkpot/sample-order/v1\\0"``); samples are visited by increasing key. Anyone holding
-    the four numbers recomputes it, so a participant cannot choose its batches."""
+    ``h = sha256(domain || task_seed u64 || round u32 || participant u32)`` (little endian,
+    ``domain = b"zkpot/schedule/v1\\0"``); ``b`` is the integer of ``h[8:16]`` mod ``n``
+    and ``a`` the first integer from ``1 + (h[0:8] mod (n - 1))`` up that is coprime to
+    ``n`` (1 when ``n = 1``), so each ``n`` consecutive positions visit every sample once.
+    Anyone holding the four numbers recomputes it (a circuit with one division per
+    sample), so a participant cannot choose its batches."""
     for name, value, bound in (
         ("n", n, 2**32),
         ("task_seed", task_seed, 2**64),
         ("round", round, 2**32),
         ("participant", participant, 2**32),
-        ("epoch", epoch, 2**32),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
             raise ValueError(f"{name} must be an int in [0, {bound}), got {value!r}")
-    prefix = (
-        _ORDER_DOMAIN
+    if n == 0:
+        raise ValueError("a schedule needs at least one sample")
+    h = hashlib.sha256(
+        _SCHEDULE_DOMAIN
         + task_seed.to_bytes(8, "little")
         + round.to_bytes(4, "little")
         + participant.to_bytes(4, "little")
-        + epoch.to_bytes(4, "little")
-    )
-    keys = [hashlib.sha256(prefix + i.to_bytes(4, "little")).digest() for i in range(n)]
-    return np.array(sorted(range(n), key=keys.__getitem__), dtype=np.int64)
+    ).digest()
+    if n == 1:
+        return 1, 0
+    a = 1 + int.from_bytes(h[:8], "little") % (n - 1)
+    while math.gcd(a, n) != 1:
+        a += 1
+    return a, int.from_bytes(h[8:16], "little") % n
+
+
+def sample_indices(n: int, a: int, b: int, start: int, count: int) -> IntArray:
+    """The samples at positions ``start .. start + count`` of a schedule ``(a, b)``."""
+    p = np.arange(start, start + count, dtype=object)
+    return np.array([(a * int(x) + b) % n for x in p], dtype=np.int64)
+
+
+def steps_per_round(n: int, rule: TrainingRule) -> int:
+    """SGD steps of a round on ``n`` samples: ``floor(epochs · n / B)`` (positions past the
+    last full batch are not visited)."""
+    return rule.epochs * n // rule.batch_size
 
 
 def _clamp(a: IntArray, bits: int, rule: TrainingRule, low: int | None = None) -> IntArray:
@@ -240,11 +262,10 @@ def train(
         raise ValueError(f"inputs must be {rule.input_bits}-bit integers")
     velocity = [np.zeros_like(p) for p in current]
     b = rule.batch_size
-    for epoch in range(rule.epochs):
-        order = sample_order(len(labels), task_seed, round, participant, epoch)
-        for start in range(0, len(order) - b + 1, b):
-            batch = order[start : start + b]
-            step(current, velocity, inputs[batch], labels[batch], rule)
+    a, offset = schedule(len(labels), task_seed, round, participant)
+    for t in range(steps_per_round(len(labels), rule)):
+        batch = sample_indices(len(labels), a, offset, t * b, b)
+        step(current, velocity, inputs[batch], labels[batch], rule)
     return current
 
 
