@@ -10,8 +10,9 @@ the peak RSS of loading and proving, and the proof with its public inputs.
 for ``M`` slots, proves the sample-weighted average of ``model0.bin .. model{M-1}.bin``
 and verifies it, printing the same measurements.
 ``python -m zkpot.bench.child training WORKDIR`` reads ``segment.json`` and
-``segment.npz`` (the rule, widths, starting checkpoint and batches), sets up the training
-circuit, proves and verifies the segment, printing the same measurements.
+``segment.npz`` (the rule, widths, depth, schedule, starting parameters and the
+participant's data), sets up the training circuit, proves and verifies the round's first
+segment, printing the same measurements.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def training(work: Path) -> dict[str, object]:
     from zkpot.proving.training import (
         Checkpoint,
         TrainingCircuit,
+        data_tree,
         prove_segment,
         setup_training,
         verify_segment,
@@ -139,34 +141,41 @@ def training(work: Path) -> dict[str, object]:
 
     meta = json.loads((work / "segment.json").read_text())
     rule = TrainingRule(**meta["rule"])
-    circuit = TrainingCircuit(rule, tuple(meta["widths"]), meta["steps"])
+    circuit = TrainingCircuit(rule, tuple(meta["widths"]), meta["steps"], meta["depth"])
     with np.load(work / "segment.npz") as data:
         tensors = len(meta["widths"]) - 1
         params = [data[f"p{t}"] for t in range(2 * tensors)]
-        batches = [(data[f"q{s}"], data[f"y{s}"]) for s in range(meta["steps"])]
+        x, y = data["x"], data["y"]
     start = Checkpoint.start(params, rule)
+    t = time.perf_counter()
+    tree = data_tree(circuit, x, y)
+    tree_s = time.perf_counter() - t
     t = time.perf_counter()
     key, vk = setup_training(circuit)
     setup_s = time.perf_counter() - t
     setup_peak = _high_water_mb()
     t = time.perf_counter()
-    proven = prove_segment(key, start, proving.new_salt(), batches, proving.new_salt())
+    salts = (proving.new_salt(), proving.new_salt(), proving.new_salt())
+    schedule = tuple(meta["schedule"])
+    proven = prove_segment(key, start, tree, schedule, 0, salts, proving.new_salt())
     prove_s = time.perf_counter() - t
     repeats = 20
     t = time.perf_counter()
     for _ in range(repeats):
-        ok = verify_segment(vk, proven.start, proven.end, proven.proof)
+        ok = verify_segment(vk, proven.statement, proven.proof)
     verify_ms = (time.perf_counter() - t) / repeats * 1e3
     if not ok:
         raise RuntimeError("the benchmark's own training proof did not verify")
     ledger = Ledger.in_process()
     verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
     proof_words = list(proven.proof.to_evm())
-    inputs = [proven.start, proven.end]
+    st = proven.statement
+    inputs = [st.start, st.end, st.data, st.n, st.a, st.a0, st.tag]
     if not ledger.verify_aggregation(verifier, proof_words, inputs):
         raise RuntimeError("the verifier contract refused the benchmark's training proof")
     return {
         "steps": meta["steps"],
+        "data_tree_s": round(tree_s, 3),
         "constraints": key.num_constraints,
         "variables": key.num_variables,
         "domain_size": key.domain_size,

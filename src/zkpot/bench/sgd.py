@@ -5,7 +5,8 @@ Dirichlet partitions: float FedAvg trains each participant with the run's float 
 (:mod:`zkpot.defaults`: cross-entropy, momentum 0.9) and averages in float; the integer
 federation trains each participant with the dataset's rule
 (:data:`zkpot.learning.integer_training.DEFAULT_RULES`) and averages the fixed-point
-parameters exactly (:func:`~zkpot.learning.integer_training.fedavg_fixed`). Accuracy is
+parameters exactly (:func:`~zkpot.learning.integer_training.fedavg_fixed`); its participants
+hold their samples in a seeded random order, as a node commits them. Accuracy is
 the float model's (for the integer federation: its fixed-point parameters as reals) on the
 whole test split.
 """
@@ -44,6 +45,9 @@ def bench_sgd(
     widths = (data.input_dim, hidden, data.num_classes)
     parts = dirichlet(data.y_train, participants, alpha, seed)
     counts = [len(p) for p in parts]
+    # Each participant's samples in the order it commits them: a seeded shuffle, so that the
+    # schedule's affine order over them is no order of the dataset's own.
+    committed = [np.random.default_rng([seed, 3, i]).permutation(p) for i, p in enumerate(parts)]
     q = quantize_inputs(data.x_train, rule.input_bits)
     x_test = quantize_inputs(data.x_test, rule.input_bits) / float(1 << rule.input_bits)
     initial = MLP(widths, np.random.default_rng([seed, 0])).get_params()
@@ -73,7 +77,7 @@ def bench_sgd(
             rule_mod.train(
                 fixed, q[p], data.y_train[p], rule, task_seed=seed, round=r, participant=i
             )
-            for i, p in enumerate(parts)
+            for i, p in enumerate(committed)
         ]
         fixed = rule_mod.fedavg_fixed(trained, counts)
         int_s = time.perf_counter() - start

@@ -1,9 +1,11 @@
 """Training benchmark: the cost of proving SGD steps of the integer training rule.
 
-For a dataset's rule (``DEFAULT_RULES``) and model widths it synthesises segments of one and
-two steps (their difference is the cost of a step, the rest a segment's fixed cost: opening
-and committing the two checkpoints), and, when the one-step segment fits ``max_domain``,
-sets up the circuit, proves one segment on real data in a fresh process and verifies it,
+For a dataset's rule (``DEFAULT_RULES``) and model widths, and one participant holding a
+fifth of the training split (its data tree just deep enough), it synthesises segments of one
+and two steps (their difference is the cost of a step, batch openings included; the rest is a
+segment's fixed cost: opening and committing the two checkpoints and the data commitment),
+and, when the one-step segment fits ``max_domain``, sets up the circuit, proves the round's
+first segment on that data in a fresh process and verifies it,
 natively and on the in-process EVM (the variable-input Groth16 verifier contract that the
 aggregation proofs use). The baseline, measured in the same process on the same key, is one
 full-scalar G1 MSM over the evaluation domain (``floor_s``), as in ``zkpot bench prover``.
@@ -45,8 +47,13 @@ def bench_training(
     data = load_dataset(dataset)
     rule = it.DEFAULT_RULES[dataset]
     widths = (int(data.x_train.shape[1]), hidden, int(data.num_classes))
-    one = TrainingCircuit(rule, widths, 1).constraints()
-    two = TrainingCircuit(rule, widths, 2).constraints()
+    # One participant of five: a fifth of the training split, in a tree just deep enough.
+    rng = np.random.default_rng(seed)
+    mine = rng.permutation(len(data.y_train))[: len(data.y_train) // 5]
+    n = len(mine)
+    depth = max(1, (n - 1).bit_length())
+    one = TrainingCircuit(rule, widths, 1, depth).constraints()
+    two = TrainingCircuit(rule, widths, 2, depth).constraints()
     per_step = two - one
     result: dict[str, Any] = {
         "dataset": dataset,
@@ -59,25 +66,27 @@ def bench_training(
         "constraints_per_sample": per_step // rule.batch_size,
         "constraints_fixed": one - per_step,
         "domain_size": _domain(one),
-        # A participant's steps in one round when five share the training split equally.
-        "steps_per_round_at_5_participants": len(data.y_train)
-        // 5
-        // rule.batch_size
-        * rule.epochs,
+        "samples": n,
+        "depth": depth,
+        "steps_per_round": it.steps_per_round(n, rule),
         "proof": None,
     }
     if _domain(one) > max_domain:
         return result
-    rng = np.random.default_rng(seed)
     params = it.from_float(MLP(widths, rng).get_params(), rule.frac_bits)
-    q = quantize_inputs(data.x_train, rule.input_bits)
-    batch = it.sample_order(len(data.y_train), seed, 0, 0, 0)[: rule.batch_size]
+    q = quantize_inputs(data.x_train[mine], rule.input_bits)
     with tempfile.TemporaryDirectory(prefix="zkpot-bench-train-") as tmp:
         work = Path(tmp)
-        meta = {"rule": dataclasses.asdict(rule), "widths": list(widths), "steps": 1}
+        meta = {
+            "rule": dataclasses.asdict(rule),
+            "widths": list(widths),
+            "steps": 1,
+            "depth": depth,
+            "schedule": list(it.schedule(n, seed, 0, 0)),
+        }
         (work / "segment.json").write_text(json.dumps(meta))
         arrays = {f"p{t}": p for t, p in enumerate(params)}
-        np.savez(work / "segment.npz", **arrays, q0=q[batch], y0=data.y_train[batch])
+        np.savez(work / "segment.npz", **arrays, x=q, y=data.y_train[mine])
         cmd = [sys.executable, "-m", "zkpot.bench.child", "training", str(work)]
         out = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if out.returncode != 0:
