@@ -156,6 +156,9 @@ pub struct Bounds {
     pub grad: Vec<u32>,
     /// Per tensor (`W_0, b_0, W_1, …`): its gradient lies in `[−2^e, 2^e)`.
     pub tensor_grad: Vec<u32>,
+    /// Per tensor: the gradient before any rescale (`aᵀ · g` at `2F` fractional bits for a
+    /// weight, `Σ g` for a bias) lies in `[−2^e, 2^e)`.
+    pub raw_grad: Vec<u32>,
     /// Per tensor: the velocity's offset form has this many bits (0 without momentum).
     pub velocity_bits: Vec<u32>,
 }
@@ -181,9 +184,12 @@ impl Bounds {
             grad[l - 1] = ceil_log2(shape.widths[l + 1]) + grad[l] + wb + 1;
         }
         let mut tensor_grad = Vec::with_capacity(2 * layers);
+        let mut raw_grad = Vec::with_capacity(2 * layers);
         for l in 0..layers {
             tensor_grad.push(r.batch_shift + act[l] + grad[l] - f + 1);
             tensor_grad.push(r.batch_shift + grad[l]);
+            raw_grad.push(r.batch_shift + act[l] + grad[l]);
+            raw_grad.push(r.batch_shift + grad[l]);
         }
         let velocity_bits = tensor_grad
             .iter()
@@ -196,6 +202,7 @@ impl Bounds {
             pre,
             grad,
             tensor_grad,
+            raw_grad,
             velocity_bits,
         };
         let widest = bounds.widest(shape);
@@ -225,12 +232,24 @@ impl Bounds {
             .unwrap_or(0)
     }
 
-    /// The update's quotient `shift_round(v, lr_shift + batch_shift)` of tensor `t` lies
-    /// in `[−2^e, 2^e)`.
-    fn update(&self, rule: &Rule, t: usize) -> u32 {
+    /// The shift of tensor `t`'s update: `lr_shift + batch_shift` on the velocity, or
+    /// without momentum on the raw gradient (`F` more for a weight, one rounding in all).
+    fn update_shift(rule: &Rule, t: usize) -> u32 {
         let shift = rule.lr_shift + rule.batch_shift;
-        let magnitude = rule.momentum_shift.unwrap_or(0) + self.tensor_grad[t];
-        magnitude.saturating_sub(shift) + 1
+        match rule.momentum_shift {
+            None if t.is_multiple_of(2) => shift + rule.frac_bits,
+            _ => shift,
+        }
+    }
+
+    /// The update's quotient of tensor `t` lies in `[−2^e, 2^e)`: `|v| ≤ 2^(m + g)` with
+    /// momentum, the raw gradient's bound without.
+    fn update(&self, rule: &Rule, t: usize) -> u32 {
+        let magnitude = match rule.momentum_shift {
+            Some(m) => m + self.tensor_grad[t],
+            None => self.raw_grad[t],
+        };
+        magnitude.saturating_sub(Self::update_shift(rule, t)) + 1
     }
 }
 
@@ -913,7 +932,11 @@ fn step(
                 let a: Vec<&Num> = acts[l].iter().map(|row| &row[i]).collect();
                 let gj: Vec<&Num> = g.iter().map(|row| &row[j]).collect();
                 let s = dot(cs, &a, &gj)?;
-                gw.push(rescale_signed(cs, &s, f, bounds.tensor_grad[2 * l])?);
+                gw.push(match r.momentum_shift {
+                    Some(_) => rescale_signed(cs, &s, f, bounds.tensor_grad[2 * l])?,
+                    // Without momentum the update rounds the raw sum once.
+                    None => s,
+                });
             }
         }
         grads[2 * l] = gw;
@@ -938,12 +961,12 @@ fn step(
         }
     }
     // Update.
-    let shift = r.lr_shift + r.batch_shift;
     let top = r.param_max();
     let mut params = Vec::with_capacity(2 * layers);
     let mut velocity = Vec::new();
     for (t, (p, gt)) in state.params.iter().zip(&grads).enumerate() {
         let eu = bounds.update(r, t);
+        let shift = Bounds::update_shift(r, t);
         let clip_bits = (f + r.weight_bits + 1).max(eu) + 2;
         let mut new_p = Vec::with_capacity(p.len());
         let mut new_v = Vec::new();
@@ -1340,33 +1363,56 @@ mod tests {
     #[test]
     fn extreme_parameters_stay_inside_every_range() {
         // Every weight at ±(2^(F+wb) − 1) and inputs at their maximum: the widest honest
-        // values the bounds are derived for.
-        let s = shape(rule(), 1);
-        let top = s.rule.param_max();
-        let bounds = s.validate().unwrap();
+        // values the bounds are derived for, with and without momentum, for both losses.
         let data = DataTree::new(vec![255; 4 * 6], vec![0, 1, 2, 0], 6, 3, 8, 4).unwrap();
         let schedule = Schedule {
             a: 1,
             b: 0,
             first_step: 0,
         };
-        for sign in [1i64, -1] {
-            let start = Checkpoint {
-                params: (0..4).map(|t| vec![sign * top; s.tensor_len(t)]).collect(),
-                velocity: (0..4)
-                    .map(|t| {
-                        vec![sign * ((1i64 << (bounds.velocity_bits[t] - 2)) - 1); s.tensor_len(t)]
-                    })
-                    .collect(),
-            };
-            let salts = Salts {
-                start: Fr::from(1u64),
-                end: Fr::from(2u64),
-                data: Fr::from(3u64),
-            };
-            let (statement, witness) =
-                witness_of(&s, &start, &data, &schedule, &salts, Fr::from(4u64)).unwrap();
-            assert!(satisfied(&s, &statement, &witness), "sign {sign}");
+        for (loss, momentum) in [
+            (Loss::Softmax, Some(3)),
+            (Loss::Softmax, None),
+            (Loss::Squared, Some(1)),
+            (Loss::Squared, None),
+        ] {
+            let s = shape(
+                Rule {
+                    loss,
+                    momentum_shift: momentum,
+                    lr_shift: 0,
+                    ..rule()
+                },
+                1,
+            );
+            let top = s.rule.param_max();
+            let bounds = s.validate().unwrap();
+            for sign in [1i64, -1] {
+                let velocity = match momentum {
+                    Some(_) => (0..4)
+                        .map(|t| {
+                            let v = (1i64 << (bounds.velocity_bits[t] - 2)) - 1;
+                            vec![sign * v; s.tensor_len(t)]
+                        })
+                        .collect(),
+                    None => vec![],
+                };
+                let start = Checkpoint {
+                    params: (0..4).map(|t| vec![sign * top; s.tensor_len(t)]).collect(),
+                    velocity,
+                };
+                let salts = Salts {
+                    start: Fr::from(1u64),
+                    end: Fr::from(2u64),
+                    data: Fr::from(3u64),
+                };
+                let (statement, witness) =
+                    witness_of(&s, &start, &data, &schedule, &salts, Fr::from(4u64)).unwrap();
+                assert!(
+                    satisfied(&s, &statement, &witness),
+                    "{loss:?} {momentum:?} sign {sign}"
+                );
+            }
         }
     }
 
