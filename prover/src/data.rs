@@ -23,8 +23,9 @@ use crate::commitment::{pack, poseidon_config};
 use crate::error::{Error, Result};
 use crate::gadgets::range::bits_of;
 
-/// Deepest data tree a task may fix (16M samples).
-pub const MAX_DEPTH: u32 = 24;
+/// Deepest data tree a task may fix: a million samples per participant (building a tree
+/// hashes all `2^depth` leaves, so this bounds what a hostile task can make a node do).
+pub const MAX_DEPTH: u32 = 20;
 
 pub type DataConfig = PoseidonMerkleConfig<Fr>;
 
@@ -230,7 +231,7 @@ mod tests {
     #[test]
     fn hostile_datasets_are_refused() {
         assert!(DataTree::new(vec![0; 10], vec![0, 1], 5, 3, 8, 0).is_err());
-        assert!(DataTree::new(vec![0; 10], vec![0, 1], 5, 3, 8, 25).is_err());
+        assert!(DataTree::new(vec![0; 10], vec![0, 1], 5, 3, 8, 21).is_err());
         assert!(DataTree::new(vec![0; 9], vec![0, 1], 5, 3, 8, 4).is_err());
         assert!(DataTree::new(vec![0; 10], vec![0, 3], 5, 3, 8, 4).is_err());
         assert!(DataTree::new(vec![16; 10], vec![0, 1], 5, 3, 4, 4).is_err());
