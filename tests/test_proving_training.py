@@ -3,11 +3,15 @@ proofs verify exactly for the checkpoints the reference computes."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from zkpot.bench import child
+from zkpot.cli import app
 from zkpot.learning import integer_training as it
 from zkpot.learning.datasets import load_digits, quantize_inputs
 from zkpot.learning.model import MLP
@@ -153,3 +157,39 @@ def test_hostile_inputs_are_refused_with_a_clear_error(small):
         ).constraints()
     with pytest.raises(ValueError, match="salt"):
         data_commitment(tree, -1)
+
+
+def test_the_bench_reports_constraints_per_step_and_sample():
+    result = CliRunner().invoke(
+        app, ["bench", "training", "--dataset", "digits", "--max-domain-log2", "10", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert (
+        out["constraints_per_step"] == out["constraints_segment_2"] - out["constraints_segment_1"]
+    )
+    assert out["constraints_per_sample"] == out["constraints_per_step"] // 32
+    assert out["constraints_fixed"] == out["constraints_segment_1"] - out["constraints_per_step"]
+    assert (out["samples"], out["depth"], out["proof"]) == (259, 9, None)
+    assert out["steps_per_round"] == it.steps_per_round(259, it.DEFAULT_RULES["digits"])
+
+
+def test_the_bench_proves_and_verifies_a_segment_natively_and_on_the_evm(tmp_path):
+    rule = it.TrainingRule(batch_shift=2, lr_shift=2)
+    widths = (8, 6, 4)
+    meta = {
+        "rule": asdict(rule),
+        "widths": list(widths),
+        "steps": 1,
+        "depth": 4,
+        "schedule": [5, 3],
+    }
+    (tmp_path / "segment.json").write_text(json.dumps(meta))
+    params = it.from_float(MLP(widths, np.random.default_rng(0)).get_params(), rule.frac_bits)
+    rng = np.random.default_rng(1)
+    arrays = {f"p{t}": p for t, p in enumerate(params)}
+    x, y = rng.integers(0, 256, (13, 8)), rng.integers(0, 4, 13)
+    np.savez(tmp_path / "segment.npz", **arrays, x=x, y=y)
+    run = child.training(tmp_path)
+    assert run["constraints"] == TrainingCircuit(rule, widths, 1, 4).constraints()
+    assert run["proof_bytes"] == 128 and run["verify_gas"] > 200_000

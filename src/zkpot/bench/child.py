@@ -21,7 +21,9 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,30 +94,54 @@ def aggregation(work: Path, size: int, frac_bits: int) -> dict[str, object]:
         key, list(zip(models, salts, weights, strict=True)), proving.new_salt()
     )
     prove_s = time.perf_counter() - t
-    t = time.perf_counter()
-    repeats = 20
-    for _ in range(repeats):
-        ok = proving.verify_aggregation(
+    verify_ms = _verify_ms(
+        lambda: proving.verify_aggregation(
             vk, proven.global_commitment, proven.commitments, proven.weights, proven.proof
-        )
-    verify_ms = (time.perf_counter() - t) / repeats * 1e3
-    if not ok:
-        raise RuntimeError("the benchmark's own aggregation proof did not verify")
-    ledger = Ledger.in_process()
-    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
+        ),
+        "aggregation",
+    )
     inputs = [proven.global_commitment]
     for c, w in zip(proven.commitments, proven.weights, strict=True):
         inputs += [c, w]
-    proof_words = list(proven.proof.to_evm())
-    if not ledger.verify_aggregation(verifier, proof_words, inputs):
-        raise RuntimeError("the aggregation verifier contract refused the benchmark's proof")
-    verify_gas = ledger.verify_aggregation_gas(verifier, proof_words, inputs)
     return {
         "contributions": size,
+        "public_inputs": 1 + 2 * size,
+        **_measures(key, setup_s, setup_peak, prove_s, proven, verify_ms),
+        "verify_gas": _verify_gas(vk, proven.proof, inputs, "aggregation"),
+    }
+
+
+def _verify_ms(check: Callable[[], bool], what: str, repeats: int = 20) -> float:
+    """Milliseconds per native verification, checking that it holds."""
+    t = time.perf_counter()
+    for _ in range(repeats):
+        ok = check()
+    if not ok:
+        raise RuntimeError(f"the benchmark's own {what} proof did not verify")
+    return (time.perf_counter() - t) / repeats * 1e3
+
+
+def _verify_gas(
+    vk: proving.VerifyingKey, proof: proving.Proof, inputs: list[int], what: str
+) -> int:
+    """Gas of verifying ``proof`` with the variable-input Groth16 verifier contract for
+    ``vk`` on the in-process EVM, checking that it holds there."""
+    ledger = Ledger.in_process()
+    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
+    words = list(proof.to_evm())
+    if not ledger.verify_aggregation(verifier, words, inputs):
+        raise RuntimeError(f"the verifier contract refused the benchmark's {what} proof")
+    return ledger.verify_aggregation_gas(verifier, words, inputs)
+
+
+def _measures(
+    key: Any, setup_s: float, setup_peak: float, prove_s: float, proven: Any, verify_ms: float
+) -> dict[str, object]:
+    """What every proof benchmark reports of its key, setup, proof and verification."""
+    return {
         "constraints": key.num_constraints,
         "variables": key.num_variables,
         "domain_size": key.domain_size,
-        "public_inputs": 1 + 2 * size,
         "setup_s": round(setup_s, 3),
         "setup_peak_rss_mb": round(setup_peak, 1),
         "prove_s": round(prove_s, 3),
@@ -124,7 +150,6 @@ def aggregation(work: Path, size: int, frac_bits: int) -> dict[str, object]:
         "verify_ms": round(verify_ms, 3),
         "peak_rss_mb": round(_high_water_mb(), 1),
         "proof_bytes": len(proven.proof.to_bytes()),
-        "verify_gas": verify_gas,
     }
 
 
@@ -159,35 +184,14 @@ def training(work: Path) -> dict[str, object]:
     schedule = tuple(meta["schedule"])
     proven = prove_segment(key, start, tree, schedule, 0, salts, proving.new_salt())
     prove_s = time.perf_counter() - t
-    repeats = 20
-    t = time.perf_counter()
-    for _ in range(repeats):
-        ok = verify_segment(vk, proven.statement, proven.proof)
-    verify_ms = (time.perf_counter() - t) / repeats * 1e3
-    if not ok:
-        raise RuntimeError("the benchmark's own training proof did not verify")
-    ledger = Ledger.in_process()
-    verifier = ledger.deploy_aggregation_verifier(vk.to_evm())
-    proof_words = list(proven.proof.to_evm())
+    verify_ms = _verify_ms(lambda: verify_segment(vk, proven.statement, proven.proof), "training")
     st = proven.statement
     inputs = [st.start, st.end, st.data, st.n, st.a, st.a0, st.tag]
-    if not ledger.verify_aggregation(verifier, proof_words, inputs):
-        raise RuntimeError("the verifier contract refused the benchmark's training proof")
     return {
         "steps": meta["steps"],
         "data_tree_s": round(tree_s, 3),
-        "constraints": key.num_constraints,
-        "variables": key.num_variables,
-        "domain_size": key.domain_size,
-        "setup_s": round(setup_s, 3),
-        "setup_peak_rss_mb": round(setup_peak, 1),
-        "prove_s": round(prove_s, 3),
-        **{k: round(v, 3) for k, v in proven.timings.items()},
-        "floor_s": round(key.floor_msm_seconds(), 3),
-        "verify_ms": round(verify_ms, 3),
-        "peak_rss_mb": round(_high_water_mb(), 1),
-        "proof_bytes": len(proven.proof.to_bytes()),
-        "verify_gas": ledger.verify_aggregation_gas(verifier, proof_words, inputs),
+        **_measures(key, setup_s, setup_peak, prove_s, proven, verify_ms),
+        "verify_gas": _verify_gas(vk, proven.proof, inputs, "training"),
     }
 
 
