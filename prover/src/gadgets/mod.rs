@@ -1,4 +1,4 @@
-//! Small R1CS gadgets, one per non-linearity of the accuracy and aggregation
+//! Small R1CS gadgets, one per non-linearity of the accuracy, aggregation and training
 //! statements.
 //!
 //! Linear combinations are free in R1CS; only these gadgets cost constraints.

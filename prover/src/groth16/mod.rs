@@ -187,16 +187,23 @@ pub fn prepare(vk: &VerifyingKey<Bn254>) -> PreparedVerifyingKey<Bn254> {
     prepare_verifying_key(vk)
 }
 
+/// Checks a proof of any of the task's circuits against its public inputs.
+fn verify_inputs(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    inputs: &[Fr],
+    proof: &Proof<Bn254>,
+) -> Result<bool> {
+    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
+        pvk, proof, inputs,
+    )?)
+}
+
 pub fn verify(
     pvk: &PreparedVerifyingKey<Bn254>,
     statement: &Statement,
     proof: &Proof<Bn254>,
 ) -> Result<bool> {
-    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
-        pvk,
-        proof,
-        &statement.public_inputs(),
-    )?)
+    verify_inputs(pvk, &statement.public_inputs(), proof)
 }
 
 /// Everything a leader needs to prove aggregates for one task.
@@ -319,11 +326,7 @@ pub fn aggregation_verify(
     statement: &aggregation::Statement,
     proof: &Proof<Bn254>,
 ) -> Result<bool> {
-    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
-        pvk,
-        proof,
-        &statement.public_inputs(),
-    )?)
+    verify_inputs(pvk, &statement.public_inputs(), proof)
 }
 
 /// Everything a participant needs to prove training segments for one task.
@@ -403,9 +406,5 @@ pub fn training_verify(
     statement: &training::Statement,
     proof: &Proof<Bn254>,
 ) -> Result<bool> {
-    Ok(Groth16::<Bn254, LibsnarkReduction>::verify_proof(
-        pvk,
-        proof,
-        &statement.public_inputs(),
-    )?)
+    verify_inputs(pvk, &statement.public_inputs(), proof)
 }
