@@ -39,7 +39,9 @@ use crate::data::{
 };
 use crate::error::{Error, Result};
 use crate::gadgets::commit::enforce_commitment;
-use crate::gadgets::fixed::{clip, divide, floor_at, maximum, mul, shift_round, sum, Num};
+use crate::gadgets::fixed::{
+    clip, divide, floor_at, maximum, mul, shift_round, shift_round_bounded_later, sum, Num,
+};
 use crate::gadgets::range::{bits_of, decompose, enforce_boolean, recompose};
 use crate::gadgets::{enforce, fr, pow2, witness};
 
@@ -877,10 +879,12 @@ fn step(
                 let column: Vec<&Num> = (0..n_in).map(|i| &w[i * n_out + j]).collect();
                 let row: Vec<&Num> = a.iter().collect();
                 let s = dot(cs, &row, &column)?;
-                let z = rescale_signed(cs, &s, f, bounds.forward[l])?.add(&bias[j]);
                 if l + 1 == layers {
+                    let z = rescale_signed(cs, &s, f, bounds.forward[l])?.add(&bias[j]);
                     out.push(z);
                 } else {
+                    // The clip's comparisons bound z, hence the rescale's quotient z − b.
+                    let z = shift_round_bounded_later(cs, &s, f)?.add(&bias[j]);
                     let (h, inside) = clip(
                         cs,
                         &z,
@@ -981,7 +985,8 @@ fn step(
                 }
                 None => gi.clone(),
             };
-            let u = pi.sub(&rescale_signed(cs, &v, shift, eu)?);
+            // The clip's comparisons bound u, hence the quotient p − u (p is bounded).
+            let u = pi.sub(&shift_round_bounded_later(cs, &v, shift)?);
             new_p.push(clip(cs, &u, (-top, top + 1), (-top, top), clip_bits)?.0);
         }
         params.push(new_p);

@@ -106,6 +106,25 @@ pub fn shift_round(
     shift_round_claimed(cs, x, shift, q_lo, q_bits, q)
 }
 
+/// [`shift_round`] without the quotient's range check: only the remainder's `s + 1`
+/// constraints. Sound only where the caller establishes a range for `q` otherwise (a
+/// decomposition of a value that is `q` plus known-small terms, as a clip of `p − q` is)
+/// and `x` is known to be a small integer: then `x + 2^(s−1) = 2^s · q + r` holds over the
+/// integers and pins `q`. `s ≥ 1`.
+pub fn shift_round_bounded_later(
+    cs: &ConstraintSystemRef<Fr>,
+    x: &Num,
+    shift: u32,
+) -> Result<Num, SynthesisError> {
+    assert!(shift >= 1, "a shift of 0 is no rounding");
+    let q_val = x.val.map(|v| shift_round_value(v, shift));
+    let q = Num::var(witness(cs, q_val.map(fr))?, q_val);
+    let r = x.offset(1 << (shift - 1)).add_scaled(&q, -(1i64 << shift));
+    let r_bits = r.val.map(|v| bits_of(v as u128, shift));
+    decompose_linear(cs, r.lc, r_bits.as_deref(), shift)?;
+    Ok(q)
+}
+
 /// [`shift_round`] with any claimed quotient (tests hand-make dishonest ones).
 pub(crate) fn shift_round_claimed(
     cs: &ConstraintSystemRef<Fr>,
@@ -325,6 +344,7 @@ pub(crate) fn divide_claimed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ark_ff::Field;
     use ark_relations::gr1cs::ConstraintSystem;
 
     fn new_cs() -> ConstraintSystemRef<Fr> {
@@ -352,6 +372,36 @@ mod tests {
         let xn = input(&cs, 8 * 200);
         shift_round(&cs, &xn, 3, -128, 8).unwrap();
         assert!(!cs.is_satisfied().unwrap());
+    }
+
+    #[test]
+    fn an_unchecked_quotient_is_pinned_by_a_later_clip_and_only_then() {
+        // x = 37, shift 3: q = 5. A dishonest q' = q + 2^-3 (a field element) keeps the
+        // remainder 37 + 4 − 8 q' = 0 in range, so the rounding alone does not pin q ...
+        let forged = fr(5) + Fr::from(8u64).inverse().unwrap();
+        let build = |q_value: Fr, r_value: u128, clipped: bool| {
+            let cs = new_cs();
+            let x = input(&cs, 37);
+            let q = Num::var(witness(&cs, Some(q_value)).unwrap(), None);
+            let r = x.offset(4).add_scaled(&q, -8);
+            let rv = r.lc.clone();
+            decompose_linear(&cs, rv, Some(&bits_of(r_value, 3)), 3).unwrap();
+            if clipped {
+                // ... but a comparison of q against a threshold needs q small.
+                let shifted = q.offset(16);
+                decompose(&cs, shifted.lc, Some(&bits_of(21, 6)), 6).unwrap();
+            }
+            cs.is_satisfied().unwrap()
+        };
+        assert!(build(forged, 0, false));
+        assert!(!build(forged, 0, true));
+        assert!(build(fr(5), 1, true));
+        let cs = new_cs();
+        let x = input(&cs, 37);
+        let q = shift_round_bounded_later(&cs, &x, 3).unwrap();
+        assert_eq!(q.val, Some(5));
+        assert_eq!(cs.num_constraints(), 4);
+        assert!(cs.is_satisfied().unwrap());
     }
 
     #[test]
