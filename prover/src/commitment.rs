@@ -63,17 +63,25 @@ pub fn pack(bits: &[bool]) -> Vec<Fr> {
         .collect()
 }
 
-/// The sponge's input: the number of packed words, the words, then the salt.
-pub fn sponge_input(words: Vec<Fr>, salt: Fr) -> Vec<Fr> {
+/// `[#words, words…]`: bits packed into words, prefixed by their number (the layout that
+/// commitments and data-tree leaves hash).
+pub fn counted_words(bits: &[bool]) -> Vec<Fr> {
+    let words = pack(bits);
     let mut input = Vec::with_capacity(words.len() + 2);
     input.push(Fr::from(words.len() as u64));
     input.extend(words);
+    input
+}
+
+/// The sponge's input: the counted words of `bits`, then the salt.
+pub fn sponge_input(bits: &[bool], salt: Fr) -> Vec<Fr> {
+    let mut input = counted_words(bits);
     input.push(salt);
     input
 }
 
 pub fn commit(spec: &ModelSpec, model: &QuantizedModel, salt: Fr) -> Fr {
-    let input = sponge_input(pack(&parameter_bits(spec, model)), salt);
+    let input = sponge_input(&parameter_bits(spec, model), salt);
     let mut sponge = PoseidonSponge::new(poseidon_config());
     sponge.absorb(&input);
     sponge.squeeze_native_field_elements(1)[0]

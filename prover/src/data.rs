@@ -19,7 +19,7 @@ use ark_crypto_primitives::merkle_tree::{IdentityDigestConverter, MerkleTree, Pa
 use ark_ff::Zero;
 use ark_r1cs_std::fields::fp::FpVar;
 
-use crate::commitment::{pack, poseidon_config};
+use crate::commitment::{counted_words, poseidon_config};
 use crate::error::{Error, Result};
 use crate::gadgets::range::bits_of;
 
@@ -54,15 +54,6 @@ pub fn sample_bits(inputs: &[u8], label: u8, input_bits: u32, classes: usize) ->
         .collect();
     bits.extend(bits_of(u128::from(label), label_bits(classes)));
     bits
-}
-
-/// A leaf's hash input: `[#words, words…]`.
-pub fn leaf_input(bits: &[bool]) -> Vec<Fr> {
-    let words = pack(bits);
-    let mut input = Vec::with_capacity(words.len() + 1);
-    input.push(Fr::from(words.len() as u64));
-    input.extend(words);
-    input
 }
 
 /// `C_D = Poseidon(root, n, salt)`.
@@ -120,7 +111,7 @@ impl DataTree {
         }
         let mut leaves: Vec<Vec<Fr>> = (0..n)
             .map(|i| {
-                leaf_input(&sample_bits(
+                counted_words(&sample_bits(
                     &inputs[i * dim..(i + 1) * dim],
                     labels[i],
                     input_bits,
@@ -206,12 +197,12 @@ mod tests {
         let params = poseidon_config();
         for i in 0..11 {
             let (x, y) = t.sample(i);
-            let leaf = leaf_input(&sample_bits(x, y, 8, 3));
+            let leaf = counted_words(&sample_bits(x, y, 8, 3));
             let path = t.path(i).unwrap();
             assert!(path
                 .verify(params, params, &t.root(), leaf.as_slice())
                 .unwrap());
-            let other = leaf_input(&sample_bits(x, (y + 1) % 3, 8, 3));
+            let other = counted_words(&sample_bits(x, (y + 1) % 3, 8, 3));
             assert!(!path
                 .verify(params, params, &t.root(), other.as_slice())
                 .unwrap());

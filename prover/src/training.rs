@@ -32,17 +32,17 @@ use ark_relations::gr1cs::{
 };
 use ark_relations::lc;
 
-use crate::commitment::{pack, poseidon_config, sponge_input, WORD_BITS};
+use crate::commitment::{poseidon_config, sponge_input};
 use crate::data::{
     self, blank_path, label_bits, sample_bits, scheduled, DataConfig, DataConfigVar, DataTree,
     MAX_DEPTH,
 };
 use crate::error::{Error, Result};
-use crate::gadgets::commit::enforce_commitment;
+use crate::gadgets::commit::{counted_words_var, enforce_commitment};
 use crate::gadgets::fixed::{
     clip, divide, floor_at, maximum, mul, shift_round, shift_round_bounded_later, sum, Num,
 };
-use crate::gadgets::range::{bits_of, decompose, enforce_boolean, recompose};
+use crate::gadgets::range::{bits_of, decompose, enforce_boolean};
 use crate::gadgets::{enforce, fr, pow2, witness};
 
 /// Largest layer width, number of layers and steps per segment a training shape may have.
@@ -269,21 +269,17 @@ impl Shape {
                 "layer widths must be in 1..={MAX_WIDTH}, got {w}"
             )));
         }
-        if *self.widths.last().expect("two widths") < 2 {
-            return Err(Error::InvalidSpec(
-                "a classifier has at least two classes".into(),
-            ));
-        }
         if !(1..=MAX_DEPTH).contains(&self.depth) {
             return Err(Error::InvalidSpec(format!(
                 "the data tree's depth must be in 1..={MAX_DEPTH}, got {}",
                 self.depth
             )));
         }
-        if *self.widths.last().expect("two widths") > 256 {
-            return Err(Error::InvalidSpec(
-                "labels are bytes: at most 256 classes".into(),
-            ));
+        let classes = *self.widths.last().expect("two widths");
+        if !(2..=256).contains(&classes) {
+            return Err(Error::InvalidSpec(format!(
+                "a classifier has 2..=256 classes (labels are bytes), got {classes}"
+            )));
         }
         if !(1..=MAX_STEPS).contains(&self.steps) {
             return Err(Error::InvalidSpec(format!(
@@ -391,7 +387,7 @@ impl Checkpoint {
 pub fn commit(shape: &Shape, checkpoint: &Checkpoint, salt: Fr) -> Result<Fr> {
     let bounds = shape.validate()?;
     checkpoint.validate(shape, &bounds)?;
-    let input = sponge_input(pack(&checkpoint.bits(&bounds)), salt);
+    let input = sponge_input(&checkpoint.bits(&bounds), salt);
     let mut sponge = PoseidonSponge::new(poseidon_config());
     sponge.absorb(&input);
     Ok(sponge.squeeze_native_field_elements(1)[0])
@@ -719,16 +715,7 @@ impl DataWires {
         let q_bits = ceil_log2(shape.steps * shape.rule.batch_size() + 1) + 1;
         let (_, index) = divide(cs, &num, &self.n, q_bits, shape.depth)?;
         // The leaf: [#words, words…] over the sample's bits.
-        let (wires, values) = bits;
-        let packed = values.as_deref().map(pack);
-        let mut leaf = vec![FpVar::Constant(Fr::from(
-            wires.chunks(WORD_BITS).len() as u64
-        ))];
-        for (i, chunk) in wires.chunks(WORD_BITS).enumerate() {
-            let word = cs.new_lc(|| recompose(chunk, 0, chunk.len()))?;
-            let value = packed.as_ref().map(|p| p[i]);
-            leaf.push(FpVar::Var(AllocatedFp::new(value, word, cs.clone())));
-        }
+        let leaf = counted_words_var(cs, &bits.0, bits.1.as_deref())?;
         let blank = blank_path(shape.depth);
         let path_var = PathVar::<DataConfig, Fr, DataConfigVar>::new_witness(cs.clone(), || {
             Ok(path.unwrap_or(&blank))

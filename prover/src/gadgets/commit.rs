@@ -11,6 +11,26 @@ use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError, Variable};
 use super::range::recompose;
 use crate::commitment::{pack, poseidon_config, WORD_BITS};
 
+/// `[#words, words…]` over boolean wires, 248 bits a word, as
+/// [`crate::commitment::counted_words`] computes it natively; the words are linear
+/// combinations of the bits, so they cost no constraint.
+pub fn counted_words_var(
+    cs: &ConstraintSystemRef<Fr>,
+    bits: &[Variable],
+    bit_values: Option<&[bool]>,
+) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
+    let values = bit_values.map(pack);
+    let mut words = vec![FpVar::Constant(Fr::from(
+        bits.chunks(WORD_BITS).len() as u64
+    ))];
+    for (i, chunk) in bits.chunks(WORD_BITS).enumerate() {
+        let word = cs.new_lc(|| recompose(chunk, 0, chunk.len()))?;
+        let value = values.as_ref().map(|v| v[i]);
+        words.push(FpVar::Var(AllocatedFp::new(value, word, cs.clone())));
+    }
+    Ok(words)
+}
+
 /// Enforces `commitment = Poseidon(#words, words..., salt)` where the words pack `bits`
 /// 248 at a time, exactly as [`crate::commitment::commit`] computes it natively.
 pub fn enforce_commitment(
@@ -21,15 +41,7 @@ pub fn enforce_commitment(
     commitment: Variable,
     commitment_value: Option<Fr>,
 ) -> Result<(), SynthesisError> {
-    let values = bit_values.map(pack);
-    let mut input = vec![FpVar::Constant(Fr::from(
-        bits.chunks(WORD_BITS).len() as u64
-    ))];
-    for (i, chunk) in bits.chunks(WORD_BITS).enumerate() {
-        let word = cs.new_lc(|| recompose(chunk, 0, chunk.len()))?;
-        let value = values.as_ref().map(|v| v[i]);
-        input.push(FpVar::Var(AllocatedFp::new(value, word, cs.clone())));
-    }
+    let mut input = counted_words_var(cs, bits, bit_values)?;
     input.push(FpVar::new_witness(cs.clone(), || {
         salt.ok_or(SynthesisError::AssignmentMissing)
     })?);
